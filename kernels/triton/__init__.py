@@ -1,0 +1,1 @@
+"""Triton kernels. Import them after TRITON_INTERPRET is decided (swr_tutor.device does it)."""

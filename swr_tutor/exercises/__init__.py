@@ -1,0 +1,61 @@
+"""Exercise checkers: each chapter's ``check_*`` functions, built on ``run_cases``.
+
+A checker calls the reader's function on a few cases and either prints one line of praise or raises
+``ExerciseError`` saying which case failed, what was expected and what came back.
+Chapter modules: ``swr_tutor.exercises.ch01`` and so on.
+"""
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+
+class ExerciseError(AssertionError):
+    """The reader's solution is not right yet; the message says why."""
+
+
+@dataclass
+class Case:
+    args: tuple
+    expected: object
+    kwargs: dict = field(default_factory=dict)
+    hint: str = ""
+
+
+def _close(got, expected, atol: float, rtol: float) -> bool:
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            return False
+        return torch.allclose(got.detach().to("cpu", torch.float64), expected.to("cpu", torch.float64),
+                              atol=atol, rtol=rtol, equal_nan=True)
+    if isinstance(expected, float):
+        return isinstance(got, (int, float)) and (got == expected or abs(got - expected) <= atol + rtol * abs(expected))
+    return got == expected
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        shown = value.flatten()[:6].tolist()
+        return f"tensor of shape {tuple(value.shape)} starting {shown}"
+    return repr(value)
+
+
+def run_cases(exercise: str, fn: Callable, cases: Iterable[Case], *, atol: float = 1e-8, rtol: float = 1e-6) -> None:
+    """Run ``fn`` on every case; raise ExerciseError at the first wrong answer."""
+    if not callable(fn):
+        raise TypeError(f"{exercise}: pass your function itself (not its result), got {type(fn).__name__}")
+    cases = list(cases)
+    for number, case in enumerate(cases, 1):
+        call = f"{fn.__name__}({', '.join(map(_describe, case.args))})"
+        try:
+            got = fn(*case.args, **case.kwargs)
+        except NotImplementedError:
+            raise ExerciseError(f"{exercise}: not written yet - replace the `raise NotImplementedError` "
+                                f"in the cell above with your solution") from None
+        except Exception as e:  # the reader's code failed: say where, keep the cause attached
+            raise ExerciseError(f"{exercise}: case {number}: {call} raised {type(e).__name__}: {e}") from e
+        if not _close(got, case.expected, atol, rtol):
+            hint = f"\n  hint: {case.hint}" if case.hint else ""
+            raise ExerciseError(f"{exercise}: case {number}: {call} returned {_describe(got)}, "
+                                f"expected {_describe(case.expected)}{hint}")
+    print(f"✓ {exercise}: all {len(cases)} cases pass")

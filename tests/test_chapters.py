@@ -1,0 +1,91 @@
+"""The chapters as stored: generated opening cells, no outputs, one kernelspec, all in the book."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swr_tutor import chapters
+
+ROOT = chapters.ROOT
+PATHS = chapters.chapter_paths()
+
+
+def test_there_are_chapters():
+    assert len(PATHS) >= 3
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_chapter_is_stored_normalised(path):
+    assert chapters.problems(path) == []
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_setup_cell_is_identical_in_every_chapter(path):
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[2]["cell_type"] == "code"
+    assert cells[2]["source"] == chapters.setup_cell_source()
+    assert f"chapters/{path.name}" in cells[1]["source"]
+
+
+def test_setup_cell_installs_from_the_configured_repository():
+    config = chapters.book_config()
+    source = chapters.setup_cell_source(config)
+    assert f"git+{config['repository']['url']}@{config['repository']['branch']}" in source
+    assert 'os.environ["TRITON_INTERPRET"] = "1"' in source
+    assert source.index("TRITON_INTERPRET") < source.index("import swr_tutor")
+
+
+def test_problems_reports_outputs_and_foreign_kernels(tmp_path):
+    stored = json.loads(PATHS[0].read_text())
+    stored["cells"][2]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "hi"}]
+    stored["metadata"]["kernelspec"] = {"name": "other", "display_name": "Other", "language": "python"}
+    bad = tmp_path / PATHS[0].name
+    bad.write_text(json.dumps(stored))
+    found = chapters.problems(bad)
+    assert any("outputs" in p for p in found) and any("kernelspec" in p for p in found)
+    assert chapters.sync([bad]) == [bad] and chapters.problems(bad) == []
+
+
+def test_a_chapter_needs_a_title_cell(tmp_path):
+    stored = json.loads(PATHS[0].read_text())
+    stored["cells"] = stored["cells"][1:]
+    bad = tmp_path / "untitled.ipynb"
+    bad.write_text(json.dumps(stored))
+    assert any("first cell must be markdown" in p for p in chapters.problems(bad))
+
+
+def _toc_files(node) -> list[str]:
+    found = [node["file"]] if isinstance(node, dict) and "file" in node else []
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    return found + [f for child in children for f in _toc_files(child)]
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = set(_toc_files(toc))
+    assert {f"chapters/{p.stem}" for p in PATHS} <= listed
+    for entry in listed | {toc["root"]}:
+        assert any((ROOT / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb")), entry
+
+
+def test_every_citation_is_in_the_bibliography():
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "book/references.bib").read_text(), re.M))
+    sources = [p.read_text() for p in PATHS] + [p.read_text() for p in (ROOT / "book").glob("*.md")]
+    cited = {key.strip() for text in sources for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", text)
+             for key in group.split(",")}
+    assert cited, "no chapter cites anything"
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_chapter_follows_the_anatomy(path):
+    cells = json.loads(path.read_text())["cells"]
+    text = "\n".join(c["source"] for c in cells)
+    assert cells[0]["source"].startswith("# ")
+    assert re.search(r"^## .*Exercises", text, re.M), "an Exercises section"
+    assert re.search(r"^## .*(Summary|Takeaways)", text, re.M), "a Summary section"
+    assert "check(" in text, "results checked against a reference"
+    checker_cells = [c for c in cells if "raises-exception" in c["metadata"].get("tags", [])]
+    assert checker_cells and all("check_" in c["source"] for c in checker_cells)

@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from swr_tutor.exercises import Case, ExerciseError, run_cases
+
+
+def square(v):
+    return v * v
+
+
+def test_run_cases_praises_a_right_answer(capsys):
+    run_cases("squares", square, [Case((2.0,), 4.0), Case((torch.tensor([3.0]),), torch.tensor([9.0]))])
+    assert "✓ squares: all 2 cases pass" in capsys.readouterr().out
+
+
+def test_run_cases_says_what_is_wrong():
+    with pytest.raises(ExerciseError, match=r"case 2: square\(3.0\) returned 9.0, expected 10.0\n  hint: think"):
+        run_cases("squares", square, [Case((2.0,), 4.0), Case((3.0,), 10.0, hint="think")])
+
+
+def test_run_cases_on_an_unwritten_stub():
+    def stub(v):
+        raise NotImplementedError
+
+    with pytest.raises(ExerciseError, match="not written yet"):
+        run_cases("squares", stub, [Case((2.0,), 4.0)])
+
+
+def test_run_cases_reports_a_crash_and_a_wrong_shape():
+    with pytest.raises(ExerciseError, match="raised ZeroDivisionError"):
+        run_cases("inverse", lambda v: 1 / v, [Case((0,), 1.0)])
+    with pytest.raises(ExerciseError, match=r"tensor of shape \(2,\)"):
+        run_cases("shape", lambda v: v, [Case((torch.zeros(2),), torch.zeros(3))])
+    with pytest.raises(TypeError, match="pass your function itself"):
+        run_cases("squares", 4.0, [])
