@@ -121,7 +121,7 @@ def problems(path: Path, config: dict | None = None) -> list[str]:
 def sync(paths: list[Path] | None = None) -> list[Path]:
     config = book_config()
     changed = []
-    for path in paths or chapter_paths():
+    for path in [p.resolve() for p in paths or chapter_paths()]:
         text = _dump(normalised(json.loads(path.read_text()), path.name, config))
         if path.read_text() != text:
             path.write_text(text)
