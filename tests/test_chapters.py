@@ -89,3 +89,30 @@ def test_chapter_follows_the_anatomy(path):
     assert "check(" in text, "results checked against a reference"
     checker_cells = [c for c in cells if "raises-exception" in c["metadata"].get("tags", [])]
     assert checker_cells and all("check_" in c["source"] for c in checker_cells)
+
+
+def _display_math_glued_to_text(markdown: str) -> list[str]:
+    """Lines opening a $$ block right under a line of text (MyST then renders the dollars literally)."""
+    glued, inside, previous = [], False, ""
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if inside:
+            inside = not stripped.endswith("$$")
+        elif stripped.startswith("$$"):
+            if previous.strip():
+                glued.append(stripped[:60])
+            inside = stripped == "$$" or not stripped[2:].rstrip().endswith("$$")
+        previous = line
+    return glued
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_display_math_starts_a_paragraph(path):
+    cells = json.loads(path.read_text())["cells"]
+    glued = [line for c in cells if c["cell_type"] == "markdown" for line in _display_math_glued_to_text(c["source"])]
+    assert glued == [], f"put a blank line before these $$ blocks: {glued}"
+
+
+def test_display_math_check_finds_glued_blocks():
+    assert _display_math_glued_to_text("text\n$$x$$\n") == ["$$x$$"]
+    assert _display_math_glued_to_text("text\n\n$$\nx\n$$\nmore") == []
