@@ -25,11 +25,14 @@ class CheckResult:
     max_rel_err: float
     elements: int
 
+    def _ipython_display_(self):
+        """Show nothing in a notebook: ``check`` has already printed its line."""
+
 
 def _as_float64(name, value) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         try:
-            value = torch.as_tensor(value)
+            value = torch.as_tensor(value, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as e:
             raise TypeError(f"check: {name} must be a tensor or array-like, got {type(value).__name__}") from e
     return value.detach().to("cpu", torch.float64)

@@ -60,3 +60,13 @@ def test_tolerance_table():
     assert tolerance(torch.bfloat16)[1] > tolerance(torch.float16)[1] > tolerance(torch.float32)[1]
     with pytest.raises(TypeError, match="no default tolerance"):
         tolerance(torch.int32)
+
+
+def test_check_compares_plain_numbers_in_float64():
+    check(torch.tensor(0.6, dtype=torch.float64), 0.6, quiet=True)
+    check(0.1 + 0.2, 0.3, atol=1e-15, rtol=0, quiet=True)
+
+
+def test_check_result_displays_nothing_in_a_notebook():
+    result = check(torch.zeros(2), torch.zeros(2), quiet=True)
+    assert result._ipython_display_() is None

@@ -40,8 +40,13 @@ def _describe(value) -> str:
     return repr(value)
 
 
+def _hint(case: Case) -> str:
+    return f"\n  hint: {case.hint}" if case.hint else ""
+
+
 def run_cases(exercise: str, fn: Callable, cases: Iterable[Case], *, atol: float = 1e-8, rtol: float = 1e-6) -> None:
     """Run ``fn`` on every case; raise ExerciseError at the first wrong answer."""
+    __tracebackhide__ = True  # IPython and pytest show the reader's frame, not this one
     if not callable(fn):
         raise TypeError(f"{exercise}: pass your function itself (not its result), got {type(fn).__name__}")
     cases = list(cases)
@@ -50,12 +55,12 @@ def run_cases(exercise: str, fn: Callable, cases: Iterable[Case], *, atol: float
         try:
             got = fn(*case.args, **case.kwargs)
         except NotImplementedError:
-            raise ExerciseError(f"{exercise}: not written yet - replace the `raise NotImplementedError` "
-                                f"in the cell above with your solution") from None
+            raise ExerciseError(f"{exercise}: not written yet.\n  Replace `raise NotImplementedError` "
+                                f"in the cell above with your solution.") from None
         except Exception as e:  # the reader's code failed: say where, keep the cause attached
-            raise ExerciseError(f"{exercise}: case {number}: {call} raised {type(e).__name__}: {e}") from e
+            raise ExerciseError(f"{exercise}: case {number}: {call} raised {type(e).__name__}: {e}"
+                                f"{_hint(case)}") from e
         if not _close(got, case.expected, atol, rtol):
-            hint = f"\n  hint: {case.hint}" if case.hint else ""
             raise ExerciseError(f"{exercise}: case {number}: {call} returned {_describe(got)}, "
-                                f"expected {_describe(case.expected)}{hint}")
+                                f"expected {_describe(case.expected)}{_hint(case)}")
     print(f"✓ {exercise}: all {len(cases)} cases pass")
