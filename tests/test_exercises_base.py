@@ -33,3 +33,16 @@ def test_run_cases_reports_a_crash_and_a_wrong_shape():
         run_cases("shape", lambda v: v, [Case((torch.zeros(2),), torch.zeros(3))])
     with pytest.raises(TypeError, match="pass your function itself"):
         run_cases("squares", 4.0, [])
+
+
+def test_a_notebook_shows_only_the_message():
+    from swr_tutor.exercises import _show_message_only
+
+    published = []
+
+    class Shell:
+        def _showtraceback(self, etype, value, shown):
+            published.append(shown)
+
+    shown = _show_message_only(Shell(), ExerciseError, ExerciseError("squares: case 1: wrong"), None)
+    assert shown == published[0] == ["ExerciseError: squares: case 1: wrong"]

@@ -58,7 +58,7 @@ def test_a_right_solution_passes(checker, solution, name, capsys):
 
 @pytest.mark.parametrize("checker, solution, name", CHECKERS, ids=[c[2] for c in CHECKERS])
 def test_the_stub_is_reported_as_unfinished(checker, solution, name):
-    with pytest.raises(ExerciseError, match=f"{name}: not written yet.\n  Replace `raise NotImplementedError`"):
+    with pytest.raises(ExerciseError, match=f"{name}: not written yet.\n  Replace 'raise NotImplementedError'"):
         checker(stub)
 
 

@@ -14,6 +14,26 @@ class ExerciseError(AssertionError):
     """The reader's solution is not right yet; the message says why."""
 
 
+def _show_message_only(shell, etype, value, tb, tb_offset=None):
+    """In a notebook an ExerciseError shows as its message: the checker's traceback would only distract."""
+    shown = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, shown)  # IPython ignores a handler's return value: publish it here
+    return shown
+
+
+def _register_with_ipython() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((ExerciseError,), _show_message_only)
+
+
+_register_with_ipython()
+
+
 @dataclass
 class Case:
     args: tuple
@@ -55,7 +75,7 @@ def run_cases(exercise: str, fn: Callable, cases: Iterable[Case], *, atol: float
         try:
             got = fn(*case.args, **case.kwargs)
         except NotImplementedError:
-            raise ExerciseError(f"{exercise}: not written yet.\n  Replace `raise NotImplementedError` "
+            raise ExerciseError(f"{exercise}: not written yet.\n  Replace 'raise NotImplementedError' "
                                 f"in the cell above with your solution.") from None
         except Exception as e:  # the reader's code failed: say where, keep the cause attached
             raise ExerciseError(f"{exercise}: case {number}: {call} raised {type(e).__name__}: {e}"
