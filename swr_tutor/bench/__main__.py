@@ -1,0 +1,34 @@
+"""python -m swr_tutor.bench SUITE [--out FILE] [--quick]"""
+import argparse
+import importlib
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from .common import ROOT, device_slug, format_table, write_json
+
+SUITES = {"b2p": "swr_tutor.bench.b2p", "simplicial": "swr_tutor.bench.simplicial"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m swr_tutor.bench", description=__doc__)
+    parser.add_argument("suite", choices=sorted(SUITES))
+    parser.add_argument("--out", type=Path, help="JSON file (default: book/data/<suite>_<device>.json)")
+    parser.add_argument("--quick", action="store_true", help="one small shape, for a smoke test")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("swr_tutor.bench measures GPU kernels and needs a CUDA GPU; none is present.", file=sys.stderr)
+        return 2
+    suite = importlib.import_module(SUITES[args.suite])
+    rows = suite.run(quick=args.quick)
+    print(format_table(rows))
+    out = args.out or ROOT / "book" / "data" / f"{args.suite}_{device_slug()}.json"
+    write_json(out, args.suite, rows, "python -m swr_tutor.bench " + " ".join(map(shlex.quote, argv or sys.argv[1:])))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
