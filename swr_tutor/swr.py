@@ -1,0 +1,235 @@
+"""Sliding window recurrences: the jagged window, the B2P reference, and the op ``swr(a, x)`` with autograd.
+
+Shapes: inputs ``x (B, H, T, D)``, decays ``a (B, H, T)`` in [0, 1] shared by the D channels of a head.
+
+B2P keeps two kinds of tiles (b = 16 positions) of the transfer operator L[t, s] = a_{s+1} ... a_t: the
+diagonal tiles and the first sub-diagonal tiles. Token t sees its own tile up to t and the whole previous tile,
+a jagged window of 17 to 32 tokens. As the official reference computes it, in two passes over the tiles:
+
+    pass 1:  w_k = L_k x_k                       (the tile's local operator)
+    pass 2:  y_k = w_k + g_k w_{k-1}[b - 1]      (g_k[i] = a_{kb} ... a_{kb+i}; the previous tile's LOCAL last row)
+
+``swr`` runs it with the Triton kernels of kernels/triton/b2p.py (registered as the torch op ``swr_tutor::b2p``,
+so torch.compile sees one node) or with the same math in torch.
+"""
+import torch
+import torch.nn.functional as F
+import triton
+
+from . import validate
+from .blocked import TILE, local_operators, tile_factors
+from .device import INTERPRETING
+from .kernels.triton import b2p as kernels
+
+BACKENDS = ("auto", "triton", "torch")
+BLOCK_T = 32  # positions per block of a kernel program: 2 tiles, one 32 x 32 band per GEMM
+PROGRAMS_PER_SM = 4  # chunks are cut so that a GPU gets at least this many programs per SM
+# fp32 GEMMs: the forward's in exact fp32 ("ieee"); the backward keeps four GEMMs' operands live, and in exact
+# fp32 they spill registers (up to 30x slower on an H100), so it uses three tf32 tensor-core passes ("tf32x3").
+FORWARD_PRECISION, BACKWARD_PRECISION = "ieee", "tf32x3"
+
+
+def swr_mask(T: int, b: int = TILE) -> torch.Tensor:
+    """The kept entries (T, T) bool of the transfer operator: s <= t and tile(t) - tile(s) in {0, 1}."""
+    validate.positive_int("swr_mask", "T", T)
+    validate.positive_int("swr_mask", "b", b)
+    tile = torch.arange(T) // b
+    tiles_apart = tile[:, None] - tile[None, :]
+    return ((tiles_apart == 0) | (tiles_apart == 1)) & torch.ones(T, T, dtype=torch.bool).tril()
+
+
+def _checked_inputs(fn: str, a, x) -> tuple[torch.Tensor, torch.Tensor]:
+    """a (B, H, T) and x (B, H, T, D) on one device, T >= 1, finite decays in [0, 1].
+
+    Checks that read values (NaN, range) need the data; under torch.compile they are skipped, so that
+    compiling a model that calls ``swr`` does not break its graph.
+    """
+    eager = not torch.compiler.is_compiling()
+    x = validate.tensor(fn, "x", x, dims=4, finite=eager)
+    a = validate.tensor(fn, "a", a, dims=3, finite=eager)
+    B, H, T, D = x.shape
+    if tuple(a.shape) != (B, H, T):
+        raise ValueError(f"{fn}: a must have shape (B, H, T) = {(B, H, T)} to match x of shape (B, H, T, D) = "
+                         f"{tuple(x.shape)}, got {tuple(a.shape)}")
+    if T == 0:
+        raise ValueError(f"{fn}: the sequence length T (axis 2 of x) must be >= 1, got 0")
+    if a.device != x.device:
+        raise ValueError(f"{fn}: a is on {a.device} but x is on {x.device}; put both on one device")
+    if eager and a.numel() and ((a < 0) | (a > 1)).any():
+        raise ValueError(f"{fn}: a holds decays and must lie in [0, 1], "
+                         f"got values from {a.min().item():.6g} to {a.max().item():.6g}")
+    return a, x
+
+
+def _compute_dtype(a: torch.Tensor, x: torch.Tensor) -> torch.dtype:
+    """The inputs' common dtype, at least float32: fp32 for 16-bit inputs, fp64 stays fp64."""
+    return torch.promote_types(torch.promote_types(a.dtype, x.dtype), torch.float32)
+
+
+def b2p_reference(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """y (B, H, T, D): B2P computed by its two passes in torch, in the compute dtype (at least fp32).
+
+    Every entry is a running product of decays (no logarithms), so a = 0 and a = 1 are exact and autograd
+    gives the exact derivative everywhere. T that is not a multiple of 16 is padded at the end (a = 1, x = 0).
+    """
+    a, x = _checked_inputs("b2p_reference", a, x)
+    dtype = _compute_dtype(a, x)
+    a, x = a.to(dtype), x.to(dtype)
+    T = x.shape[2]
+    x_tiles = F.pad(x, (0, 0, 0, -T % TILE)).unflatten(2, (-1, TILE))  # (B, H, K, b, D)
+    w = local_operators(a) @ x_tiles                                    # pass 1
+    previous_last_row = F.pad(w[:, :, :-1, -1], (0, 0, 1, 0))          # (B, H, K, D), zeros before tile 0
+    y = w + tile_factors(a).g[..., None] * previous_last_row[:, :, :, None]  # pass 2
+    return y.flatten(2, 3)[:, :, :T]
+
+
+# ---- the Triton path -------------------------------------------------------------------------------------
+
+def _launch_sizes(fn: str, x: torch.Tensor, block_t: int, chunk_t: int | None) -> tuple[int, int]:
+    """(BLOCK_D, CHUNK_T) for x (B, H, T, D): channel slices of 16..64 and chunks that fill the GPU.
+
+    On the CPU the interpreter runs programs one after another, so a row is one chunk.
+    """
+    validate.positive_int(fn, "block_t", block_t, minimum=TILE)
+    if block_t & (block_t - 1):
+        raise ValueError(f"{fn}: block_t must be a power of two >= {TILE}, got {block_t}")
+    B, H, T, D = x.shape
+    block_d = min(64, max(16, triton.next_power_of_2(D)))
+    blocks = triton.cdiv(T, block_t)
+    if chunk_t is not None:
+        validate.positive_int(fn, "chunk_t", chunk_t)
+        if chunk_t % block_t:
+            raise ValueError(f"{fn}: chunk_t must be a multiple of block_t = {block_t}, got {chunk_t}")
+        return block_d, chunk_t
+    if x.device.type != "cuda":
+        return block_d, blocks * block_t
+    programs_wanted = PROGRAMS_PER_SM * torch.cuda.get_device_properties(x.device).multi_processor_count
+    rows = B * H * triton.cdiv(D, block_d)
+    chunks = min(blocks, max(1, triton.cdiv(programs_wanted, rows)))
+    return block_d, triton.cdiv(blocks, chunks) * block_t
+
+
+def _kernel_operand(t: torch.Tensor) -> torch.Tensor:
+    # The interpreter multiplies bf16 raw bits: there the kernel computes bf16 operands in fp32.
+    t = t.contiguous()
+    return t.float() if INTERPRETING and t.dtype == torch.bfloat16 else t
+
+
+def _accumulator(x: torch.Tensor):
+    return triton.language.float64 if x.dtype == torch.float64 else triton.language.float32
+
+
+def b2p_forward(a: torch.Tensor, x: torch.Tensor, out_dtype: torch.dtype | None = None, *,
+                block_t: int = BLOCK_T, chunk_t: int | None = None) -> torch.Tensor:
+    """y (B, H, T, D) by the Triton forward kernel, without autograd (``swr`` adds it).
+
+    a (B, H, T) and x (B, H, T, D) on one device (CUDA, or the CPU under the interpreter); fp64 inputs must
+    both be fp64. ``block_t`` positions per block, ``chunk_t`` per program (default: fill the GPU).
+    """
+    BLOCK_D, CHUNK_T = _launch_sizes("b2p_forward", x, block_t, chunk_t)
+    B, H, T, D = x.shape
+    y = torch.empty(x.shape, dtype=out_dtype or _compute_dtype(a, x), device=x.device)
+    grid = (B * H, triton.cdiv(T, CHUNK_T), triton.cdiv(D, BLOCK_D))
+    if y.numel():
+        kernels.b2p_forward_kernel[grid](_kernel_operand(a), _kernel_operand(x), y, T, D, CHUNK_T,
+                                         BLOCK_T=block_t, BLOCK_D=BLOCK_D, ACC=_accumulator(x),
+                                         PRECISION=FORWARD_PRECISION)
+    return y
+
+
+def b2p_backward(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, *, block_t: int = BLOCK_T,
+                 chunk_t: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(da, dx) for y = b2p_forward(a, x) and the gradient dy (B, H, T, D), by the Triton backward kernel."""
+    BLOCK_D, CHUNK_T = _launch_sizes("b2p_backward", x, block_t, chunk_t)
+    B, H, T, D = x.shape
+    slices = triton.cdiv(D, BLOCK_D)
+    dx = torch.empty_like(x, memory_format=torch.contiguous_format)
+    da_per_slice = torch.zeros((slices, B, H, T), dtype=_compute_dtype(a, x), device=x.device)
+    grid = (B * H, triton.cdiv(T, CHUNK_T), slices)
+    if dx.numel():
+        kernels.b2p_backward_kernel[grid](_kernel_operand(a), _kernel_operand(x), _kernel_operand(dy), dx,
+                                          da_per_slice, T, D, CHUNK_T, BLOCK_T=block_t, BLOCK_D=BLOCK_D,
+                                          ACC=_accumulator(x), PRECISION=BACKWARD_PRECISION)
+    return da_per_slice.sum(0).to(a.dtype), dx
+
+
+@torch.library.custom_op("swr_tutor::b2p", mutates_args=())
+def b2p_op(a: torch.Tensor, x: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
+    """The Triton forward as a torch op (one node for torch.compile), differentiable."""
+    return b2p_forward(a, x, out_dtype)
+
+
+@b2p_op.register_fake
+def _b2p_shape(a, x, out_dtype):
+    return x.new_empty(x.shape, dtype=out_dtype)
+
+
+@torch.library.custom_op("swr_tutor::b2p_backward", mutates_args=())
+def b2p_backward_op(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Triton backward as a torch op: (da, dx)."""
+    return b2p_backward(a, x, dy)
+
+
+@b2p_backward_op.register_fake
+def _b2p_backward_shapes(a, x, dy):
+    contiguous = torch.contiguous_format
+    return torch.empty_like(a, memory_format=contiguous), torch.empty_like(x, memory_format=contiguous)
+
+
+def _save_inputs(ctx, inputs, output):
+    a, x, _ = inputs
+    ctx.save_for_backward(a, x)
+
+
+def _b2p_op_backward(ctx, dy):
+    da, dx = b2p_backward_op(*ctx.saved_tensors, dy)
+    return da, dx, None
+
+
+b2p_op.register_autograd(_b2p_op_backward, setup_context=_save_inputs)
+
+
+# ---- the public op ---------------------------------------------------------------------------------------
+
+def _chosen_backend(backend, x: torch.Tensor) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"swr: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "triton" if x.is_cuda else "torch"
+    if backend == "triton" and not x.is_cuda and not INTERPRETING:
+        raise ValueError(f"swr: backend='triton' needs CUDA tensors (x is on {x.device}) unless Triton's "
+                         "interpreter is on (TRITON_INTERPRET=1); move a and x to the GPU or use backend='torch'")
+    return backend
+
+
+def _output_dtype(out_dtype, compute_dtype: torch.dtype, x: torch.Tensor) -> torch.dtype:
+    if out_dtype is None:
+        return compute_dtype
+    if out_dtype == "input":
+        return x.dtype
+    if out_dtype not in validate.FLOAT_DTYPES:
+        raise ValueError(f"swr: out_dtype must be None (fp32, or fp64 for fp64 inputs), 'input' or one of "
+                         f"{validate.FLOAT_DTYPES}, got {out_dtype!r}")
+    return out_dtype
+
+
+def swr(a: torch.Tensor, x: torch.Tensor, backend: str = "auto", out_dtype=None) -> torch.Tensor:
+    """The sliding window recurrence y (B, H, T, D) = B2P(a, x), differentiable in a and x.
+
+    a (B, H, T) decays in [0, 1] shared by the D channels of each head; x (B, H, T, D) inputs; any T >= 1
+    and D >= 1. Accumulates in fp32 (fp64 for fp64 inputs) and returns that dtype, or x's dtype for
+    ``out_dtype="input"``, or the dtype given.
+
+    backend: "triton" runs the kernels of kernels/triton/b2p.py (on a CPU through Triton's interpreter:
+    right, but slow); "torch" runs ``b2p_reference`` (the same math, autograd through torch); "auto" picks
+    "triton" for CUDA tensors and "torch" for CPU tensors.
+    """
+    a, x = _checked_inputs("swr", a, x)
+    backend = _chosen_backend(backend, x)
+    compute_dtype = _compute_dtype(a, x)
+    out_dtype = _output_dtype(out_dtype, compute_dtype, x)
+    if backend == "torch":
+        return b2p_reference(a, x).to(out_dtype)
+    if compute_dtype == torch.float64:
+        a, x = a.double(), x.double()
+    return b2p_op(a, x, out_dtype)
