@@ -22,8 +22,10 @@ from .device import INTERPRETING
 from .kernels.triton import b2p as kernels
 
 BACKENDS = ("auto", "triton", "torch")
-BLOCK_T = 32  # positions per block of a kernel program: 2 tiles, one 32 x 32 band per GEMM
-PROGRAMS_PER_SM = 4  # chunks are cut so that a GPU gets at least this many programs per SM
+# One 16-token tile per program and one warp per tile, as in the official CUDA kernel: on an H100 this beat
+# blocks of 32 or 64 tokens and 2 or 4 warps, forward and backward (`python -m swr_tutor.bench b2p-tuning`).
+BLOCK_T = 16
+NUM_WARPS = 1
 # fp32 GEMMs: the forward's in exact fp32 ("ieee"); the backward keeps four GEMMs' operands live, and in exact
 # fp32 they spill registers (up to 30x slower on an H100), so it uses three tf32 tensor-core passes ("tf32x3").
 FORWARD_PRECISION, BACKWARD_PRECISION = "ieee", "tf32x3"
@@ -85,28 +87,12 @@ def b2p_reference(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 # ---- the Triton path -------------------------------------------------------------------------------------
 
-def _launch_sizes(fn: str, x: torch.Tensor, block_t: int, chunk_t: int | None) -> tuple[int, int]:
-    """(BLOCK_D, CHUNK_T) for x (B, H, T, D): channel slices of 16..64 and chunks that fill the GPU.
-
-    On the CPU the interpreter runs programs one after another, so a row is one chunk.
-    """
+def _block_d(fn: str, x: torch.Tensor, block_t: int) -> int:
+    """BLOCK_D for x (B, H, T, D): channel slices of 16..64 (every block of block_t positions is a program)."""
     validate.positive_int(fn, "block_t", block_t, minimum=TILE)
     if block_t & (block_t - 1):
         raise ValueError(f"{fn}: block_t must be a power of two >= {TILE}, got {block_t}")
-    B, H, T, D = x.shape
-    block_d = min(64, max(16, triton.next_power_of_2(D)))
-    blocks = triton.cdiv(T, block_t)
-    if chunk_t is not None:
-        validate.positive_int(fn, "chunk_t", chunk_t)
-        if chunk_t % block_t:
-            raise ValueError(f"{fn}: chunk_t must be a multiple of block_t = {block_t}, got {chunk_t}")
-        return block_d, chunk_t
-    if x.device.type != "cuda":
-        return block_d, blocks * block_t
-    programs_wanted = PROGRAMS_PER_SM * torch.cuda.get_device_properties(x.device).multi_processor_count
-    rows = B * H * triton.cdiv(D, block_d)
-    chunks = min(blocks, max(1, triton.cdiv(programs_wanted, rows)))
-    return block_d, triton.cdiv(blocks, chunks) * block_t
+    return min(64, max(16, triton.next_power_of_2(x.shape[-1])))
 
 
 def _kernel_operand(t: torch.Tensor) -> torch.Tensor:
@@ -120,36 +106,37 @@ def _accumulator(x: torch.Tensor):
 
 
 def b2p_forward(a: torch.Tensor, x: torch.Tensor, out_dtype: torch.dtype | None = None, *,
-                block_t: int = BLOCK_T, chunk_t: int | None = None) -> torch.Tensor:
+                block_t: int = BLOCK_T, num_warps: int = NUM_WARPS) -> torch.Tensor:
     """y (B, H, T, D) by the Triton forward kernel, without autograd (``swr`` adds it).
 
     a (B, H, T) and x (B, H, T, D) on one device (CUDA, or the CPU under the interpreter); fp64 inputs must
-    both be fp64. ``block_t`` positions per block, ``chunk_t`` per program (default: fill the GPU).
+    both be fp64. ``block_t`` positions and ``num_warps`` warps per program.
     """
-    BLOCK_D, CHUNK_T = _launch_sizes("b2p_forward", x, block_t, chunk_t)
+    BLOCK_D = _block_d("b2p_forward", x, block_t)
     B, H, T, D = x.shape
     y = torch.empty(x.shape, dtype=out_dtype or _compute_dtype(a, x), device=x.device)
-    grid = (B * H, triton.cdiv(T, CHUNK_T), triton.cdiv(D, BLOCK_D))
+    grid = (B * H, triton.cdiv(T, block_t), triton.cdiv(D, BLOCK_D))
     if y.numel():
-        kernels.b2p_forward_kernel[grid](_kernel_operand(a), _kernel_operand(x), y, T, D, CHUNK_T,
+        kernels.b2p_forward_kernel[grid](_kernel_operand(a), _kernel_operand(x), y, T, D,
                                          BLOCK_T=block_t, BLOCK_D=BLOCK_D, ACC=_accumulator(x),
-                                         PRECISION=FORWARD_PRECISION)
+                                         PRECISION=FORWARD_PRECISION, num_warps=num_warps)
     return y
 
 
 def b2p_backward(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, *, block_t: int = BLOCK_T,
-                 chunk_t: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 num_warps: int = NUM_WARPS) -> tuple[torch.Tensor, torch.Tensor]:
     """(da, dx) for y = b2p_forward(a, x) and the gradient dy (B, H, T, D), by the Triton backward kernel."""
-    BLOCK_D, CHUNK_T = _launch_sizes("b2p_backward", x, block_t, chunk_t)
+    BLOCK_D = _block_d("b2p_backward", x, block_t)
     B, H, T, D = x.shape
     slices = triton.cdiv(D, BLOCK_D)
     dx = torch.empty_like(x, memory_format=torch.contiguous_format)
     da_per_slice = torch.zeros((slices, B, H, T), dtype=_compute_dtype(a, x), device=x.device)
-    grid = (B * H, triton.cdiv(T, CHUNK_T), slices)
+    grid = (B * H, triton.cdiv(T, block_t), slices)
     if dx.numel():
         kernels.b2p_backward_kernel[grid](_kernel_operand(a), _kernel_operand(x), _kernel_operand(dy), dx,
-                                          da_per_slice, T, D, CHUNK_T, BLOCK_T=block_t, BLOCK_D=BLOCK_D,
-                                          ACC=_accumulator(x), PRECISION=BACKWARD_PRECISION)
+                                          da_per_slice, T, D, BLOCK_T=block_t, BLOCK_D=BLOCK_D,
+                                          ACC=_accumulator(x), PRECISION=BACKWARD_PRECISION,
+                                          num_warps=num_warps)
     return da_per_slice.sum(0).to(a.dtype), dx
 
 

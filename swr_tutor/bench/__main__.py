@@ -9,7 +9,12 @@ import torch
 
 from .common import ROOT, device_slug, format_table, write_json
 
-SUITES = {"b2p": "swr_tutor.bench.b2p", "simplicial": "swr_tutor.bench.simplicial"}
+# suite name -> (module, function returning the rows)
+SUITES = {
+    "b2p": ("swr_tutor.bench.b2p", "run"),
+    "b2p-tuning": ("swr_tutor.bench.b2p", "run_tuning"),
+    "simplicial": ("swr_tutor.bench.simplicial", "run"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("swr_tutor.bench measures GPU kernels and needs a CUDA GPU; none is present.", file=sys.stderr)
         return 2
-    suite = importlib.import_module(SUITES[args.suite])
-    rows = suite.run(quick=args.quick)
+    module, function = SUITES[args.suite]
+    rows = getattr(importlib.import_module(module), function)(quick=args.quick)
     print(format_table(rows))
-    out = args.out or ROOT / "book" / "data" / f"{args.suite}_{device_slug()}.json"
+    out = args.out or ROOT / "book" / "data" / f"{args.suite.replace('-', '_')}_{device_slug()}.json"
     write_json(out, args.suite, rows, "python -m swr_tutor.bench " + " ".join(map(shlex.quote, argv or sys.argv[1:])))
     print(f"wrote {out}")
     return 0

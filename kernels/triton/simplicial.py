@@ -1,0 +1,428 @@
+"""Windowed 2-simplicial attention in Triton: a forward kernel and three backward kernels. Launched by
+swr_tutor.simplicial.
+
+The math
+--------
+Query token i attends to PAIRS of keys: j from the first key set (i - w1 < j <= i) and k from the second
+(i - w2 < k <= i). With scale s = 1/sqrt(D):
+
+    A_ijk = s <q_i ⊙ k1_j, k2_k>          out_i = sum_jk softmax_jk(A_i..) (v1_j ⊙ v2_k)
+
+The logit is a trilinear form L(q, k1, k2). Both forms in this module are written through one "pair product":
+
+    L(x, y, z) = <pair(x, y), z>,   pair(x, y)[m] = x[m+1] y[m-1] - x[m-1] y[m+1]   for m inside a 3-chunk
+                                    pair(x, y)[m] = x[m] y[m]                         for m outside every chunk
+
+where m+1 and m-1 wrap around inside the chunk {3c, 3c+1, 3c+2}. Inside a chunk pair is the cross product x × y,
+so L sums the chunks' determinants det[x; y; z] = <x × y, z> (the determinant form, CHUNKED_DIMS = 3 (D // 3));
+with no chunks (CHUNKED_DIMS = 0) pair is x ⊙ y and L is the trilinear form. Both forms are cyclic,
+L(x, y, z) = L(y, z, x), which gives every gradient without new formulas:
+
+    d<pair(x, y), g>/dx = pair(y, g)        d<pair(x, y), g>/dy = pair(g, x)
+
+A kernel holds a factor x as its two neighbour tiles x_next[m] = x[m+1] and x_prev[m] = x[m-1] (x itself outside
+the chunks), so that pair(x, y) = x_next ⊙ y_prev - [m in a chunk] x_prev ⊙ y_next is elementwise. For q and the
+outer keys the launcher passes the neighbours as column-permuted copies (X_NEXT, X_PREV): a permutation costs
+nothing in memory and is awkward in registers (the loads would lose their 16-byte vectors). A tile computed in
+registers (a gradient) gets its neighbours with tl.gather. The trilinear form reads x alone (X_NEXT = X_PREV = x).
+
+Outer and inner keys
+--------------------
+The kernels do not say k1 and k2: they say the OUTER keys a (window w_a, walked one relative offset t at a time)
+and the INNER keys b (window w_b, walked in blocks of BLOCK_K keys). The launcher gives the smaller window to the
+outer keys: at (w1, w2) = (512, 32) the outer keys are k2. Swapping the two key sets changes nothing in the
+trilinear form and flips the orientation of the determinant, which the kernels undo by forming pair(a, q)
+instead of pair(q, a) (Q_FIRST = False): L(q, k1, k2) = L(k2, q, k1).
+
+Rows of a program
+-----------------
+A program owns BLOCK_T consecutive tokens of one (batch, key/value head) and all GROUP query heads that share that
+key/value head (GQA): M = BLOCK_T * GROUP_PAD rows, row r = (token r // GROUP_PAD, head r % GROUP_PAD). The GQA
+heads of a token need the same keys, so they stack into the MMA's M dimension for free; without GQA (GROUP = 1)
+the rows are BLOCK_T consecutive tokens, whose windows overlap in all but BLOCK_T - 1 keys.
+
+Forward
+-------
+For each outer offset t = 0 .. w_a - 1, row (i, g) takes its outer key j = i - t (a different key per token, so
+the outer window is never wasted) and forms u = pair(q_i, a_j). What is left is ordinary attention of the
+queries u against the inner keys c in (i - w_b, i], blocks of BLOCK_K keys over the union of the rows' windows,
+with an online softmax (exp2, running max m and sum l) shared by all t:
+
+    S = u @ b_blockᵀ,  P = exp2(S - m),  acc_t += P @ vb_block,  and after the sweep  acc += acc_t ⊙ va_j
+
+acc is rescaled once per t (acc_t carries the rescaling inside the sweep). With one token per program
+(BLOCK_T = 1, the GQA packing) every row has the same outer key, so va_j folds into the value block instead:
+acc = alpha acc + P @ (vb_block ⊙ va_j), with no second M x D accumulator. The log-sum-exp, m + log2 l (base 2),
+is saved for the backward. Blocks that lie inside every row's window skip the mask (MASKED = False).
+
+Backward
+--------
+With dO the gradient of the output, Δ_i = <dO_i, out_i>, P = exp2(S - lse) recomputed, and
+
+    dP = (dO ⊙ va_j) @ vbᵀ,   dS = P ⊙ (dP - Δ),   g = dS @ b   (the gradient of u, before the scale)
+
+the five gradients are sums over the triples (i, j, c) in the window:
+
+    dq_i  = s sum_t d<u, g>/dq            da_j = s sum_(i - t = j) d<u, g>/da         dva_j = sum_(i - t = j) dO_i ⊙ (P @ vb)
+    db_c  = s sum_(i, t) dS u             dvb_c = sum_(i, t) P (dO_i ⊙ va_j)
+
+Each gradient is written by the kernel whose programs own its rows, so no two programs write one row and no
+atomics are needed:
+  * rows_backward_kernel, GRAD_OF = GRAD_Q: rows = queries, the same loops as the forward; 3 products per block
+    (S, dP, g); dq += pair(a, g) once per t.
+  * rows_backward_kernel, GRAD_OF = GRAD_KA / GRAD_VA: rows = outer keys j, and the query at offset t is i = j + t;
+    GRAD_KA needs S, dP, g (3 products), GRAD_VA only S and P @ vb (2). The GQA heads are summed at the end.
+  * inner_backward_kernel: rows = a block of inner keys c, columns = (query, head) pairs of the queries that see
+    it, for every t: S^T, dP^T, then db += dS^T @ u and dvb += P^T @ (dO ⊙ va) (4 products).
+Splitting the outer keys' two gradients keeps every program at two M x D accumulators (registers); the price is
+12 block products per (query, t, block) against the 7 of a single pass, i.e. a backward of 6 forward's worth.
+
+Numerics: every tile is upcast to ACC (fp32, or fp64 for fp64 inputs) right after loading; the MMA operands are
+cast to DOT (the inputs' dtype: bf16/fp16 on a GPU, fp32 or fp64 in the interpreter) and accumulate in ACC.
+Masked-out (i, j, c) never reach a sum: the forward writes -inf into S, the backward zeroes P with tl.where.
+"""
+import triton
+import triton.language as tl
+
+GRAD_Q = tl.constexpr(0)
+GRAD_KA = tl.constexpr(1)
+GRAD_VA = tl.constexpr(2)
+NO_SCORE_YET = tl.constexpr(-1.0e30)  # the running max before any key: finite, so that exp2(m - m_new) is 1, not NaN
+
+
+# ---- addressing and the pair product -----------------------------------------------------------------------------
+
+@triton.jit
+def _query_rows(b, h, tokens, heads, T, HQ, GROUP: tl.constexpr):
+    # Row index into (B, T, HQ, ·) of (token, head of the group of key/value head h); int64.
+    return (b * T + tokens).to(tl.int64) * HQ + h * GROUP + heads
+
+
+@triton.jit
+def _key_rows(b, h, tokens, T, HKV):
+    # Row index into (B, T, HKV, ·); int64.
+    return (b * T + tokens).to(tl.int64) * HKV + h
+
+
+@triton.jit
+def _load_tile(X, rows, row_ok, d, HEAD_DIM: tl.constexpr):
+    # X[rows, d] as (R, BLOCK_D) in X's dtype, zero where a row is not ok or d >= HEAD_DIM.
+    return tl.load(X + rows[:, None] * HEAD_DIM + d, mask=row_ok[:, None] & (d < HEAD_DIM), other=0.0)
+
+
+@triton.jit
+def _load_factor(X_NEXT, X_PREV, rows, row_ok, d, HEAD_DIM: tl.constexpr, CHUNKED_DIMS: tl.constexpr,
+                 ACC: tl.constexpr):
+    # (x_next, x_prev) (R, BLOCK_D) in ACC; the trilinear form (no chunks) reads one tensor.
+    x_next = _load_tile(X_NEXT, rows, row_ok, d, HEAD_DIM).to(ACC)
+    if CHUNKED_DIMS == 0:
+        return x_next, x_next
+    else:
+        return x_next, _load_tile(X_PREV, rows, row_ok, d, HEAD_DIM).to(ACC)
+
+
+@triton.jit
+def _neighbours_of(x, d, CHUNKED_DIMS: tl.constexpr):
+    # (x_next, x_prev) of a tile held in registers: its columns m+1 and m-1 inside each 3-chunk.
+    if CHUNKED_DIMS == 0:
+        return x, x
+    else:
+        in_chunk = d < CHUNKED_DIMS
+        chunk_start = d - d % 3
+        zero = tl.zeros(x.shape, tl.int32)
+        next_col = tl.where(in_chunk, chunk_start + (d + 1) % 3, d) + zero
+        prev_col = tl.where(in_chunk, chunk_start + (d + 2) % 3, d) + zero
+        return tl.gather(x, next_col, axis=1), tl.gather(x, prev_col, axis=1)
+
+
+@triton.jit
+def _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS: tl.constexpr):
+    # pair(x, y): the chunkwise cross product x × y, and x ⊙ y outside the chunks.
+    if CHUNKED_DIMS == 0:
+        return x_next * y_next
+    else:
+        return x_next * y_prev - tl.where(d < CHUNKED_DIMS, x_prev * y_next, 0.0)
+
+
+@triton.jit
+def _factors(q_next, q_prev, a_next, a_prev, Q_FIRST: tl.constexpr):
+    # (x, y) of the logit <pair(x, y), b>: (q, a), or (a, q) when the outer keys are k2 (L(q, k1, k2) = L(k2, q, k1)).
+    if Q_FIRST:
+        return q_next, q_prev, a_next, a_prev
+    else:
+        return a_next, a_prev, q_next, q_prev
+
+
+@triton.jit
+def _dot(x, y, acc, DOT: tl.constexpr, ACC: tl.constexpr):
+    return tl.dot(x.to(DOT), y.to(DOT), acc, out_dtype=ACC, input_precision="ieee")
+
+
+# ---- which blocks need the window mask ---------------------------------------------------------------------------
+
+@triton.jit
+def _unmasked_range(lo, first_safe, end_safe, all_rows_valid, BLOCK: tl.constexpr):
+    # Blocks lo, lo + BLOCK, ...: the range [start, end) of those lying inside [first_safe, end_safe), where no
+    # mask is needed; empty unless all_rows_valid. The blocks before start and from end on take the mask.
+    start = lo + tl.cdiv(tl.maximum(first_safe - lo, 0), BLOCK) * BLOCK
+    end = lo + tl.maximum(end_safe - lo, 0) // BLOCK * BLOCK
+    end = tl.where(all_rows_valid, tl.maximum(end, start), start)
+    return start, end
+
+
+@triton.jit
+def _visible(i, c, t, W_B):
+    # Query i and inner key c (broadcast against each other) at outer offset t: both keys inside i's windows.
+    return (c <= i) & (c > i - W_B) & (t <= i)
+
+
+# ---- forward -----------------------------------------------------------------------------------------------------
+
+@triton.jit
+def _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc, d,
+                   BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, FOLD_OUTER_VALUE: tl.constexpr,
+                   MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+    # One block of inner keys c0 .. c0 + BLOCK_K - 1 for the rows' queries u (M, BLOCK_D): online softmax update.
+    c = c0 + tl.arange(0, BLOCK_K)
+    key_rows = _key_rows(b, h, c, T, HKV)
+    kb = _load_tile(KB, key_rows, c < T, d, HEAD_DIM)
+    vb = _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
+    if FOLD_OUTER_VALUE:
+        vb = vb.to(ACC) * va_row                                                 # every row has this outer key
+    s = _dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2                      # (M, BLOCK_K)
+    if MASKED:
+        s = tl.where(_visible(i[:, None], c[None, :], t, W_B), s, float("-inf"))
+    m_new = tl.maximum(m, tl.max(s, 1))
+    alpha = tl.exp2(m - m_new)
+    p = tl.exp2(s - m_new[:, None])
+    l = l * alpha + tl.sum(p, 1)
+    acc = _dot(p, vb, acc * alpha[:, None], DOT, ACC)
+    return m_new, l, acc
+
+
+@triton.jit
+def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ, HKV, W_A, W_B, scale_log2,
+                   GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr,
+                   HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr,
+                   Q_FIRST: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+    # Q_*, OUT (B, T, HQ, HEAD_DIM); KA_*, VA, KB, VB (B, T, HKV, HEAD_DIM); LSE (B, T, HQ) in ACC, base 2.
+    # Grid: (cdiv(T, BLOCK_T), B * HKV).
+    FOLD_OUTER_VALUE: tl.constexpr = BLOCK_T == 1
+    i0 = tl.program_id(0) * BLOCK_T
+    b = tl.program_id(1) // HKV
+    h = tl.program_id(1) % HKV
+    rows = tl.arange(0, BLOCK_T * GROUP_PAD)
+    i = i0 + rows // GROUP_PAD
+    heads = rows % GROUP_PAD
+    query_ok = (i < T) & (heads < GROUP)
+    query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
+    d = tl.arange(0, BLOCK_D)[None, :]
+
+    m = tl.full((BLOCK_T * GROUP_PAD,), NO_SCORE_YET, ACC)
+    l = tl.zeros((BLOCK_T * GROUP_PAD,), ACC)
+    acc = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+    lo = tl.maximum(0, i0 - W_B + 1)
+    hi = tl.minimum(T, i0 + BLOCK_T)
+    for t in range(0, tl.minimum(W_A, i0 + BLOCK_T)):
+        j = i - t
+        outer_ok = query_ok & (j >= 0)
+        outer_rows = _key_rows(b, h, j, T, HKV)
+        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
+        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS).to(DOT)
+        if FOLD_OUTER_VALUE:
+            va_row = tl.load(VA + _key_rows(b, h, i0 - t, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM).to(ACC)
+            acc_t = acc
+        else:
+            va_row = tl.zeros((1, BLOCK_D), ACC)
+            acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+        m_before = m
+        start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, t <= i0, BLOCK_K)
+        for c0 in range(lo, start, BLOCK_K):
+            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc_t,
+                                         d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
+        for c0 in range(start, end, BLOCK_K):
+            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc_t,
+                                         d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, False, DOT, ACC)
+        for c0 in range(end, hi, BLOCK_K):
+            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc_t,
+                                         d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
+        if FOLD_OUTER_VALUE:
+            acc = acc_t
+        else:
+            va = _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)
+            acc = acc * tl.exp2(m_before - m)[:, None] + acc_t * va
+
+    out = tl.where(l[:, None] > 0, acc / l[:, None], 0.0)
+    tl.store(OUT + query_rows[:, None] * HEAD_DIM + d, out.to(OUT.dtype.element_ty),
+             mask=query_ok[:, None] & (d < HEAD_DIM))
+    tl.store(LSE + query_rows, m + tl.log2(l), mask=query_ok)
+
+
+# ---- backward: rows own queries (dq) or outer keys (da, dva) ---------------------------------------------------------
+
+@triton.jit
+def _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, acc_t, d,
+                         GRAD_OF: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+    # One block of inner keys: acc_t += dS @ kb (the gradient of u) or, for GRAD_VA, P @ vb.
+    c = c0 + tl.arange(0, BLOCK_K)
+    key_rows = _key_rows(b, h, c, T, HKV)
+    kb = _load_tile(KB, key_rows, c < T, d, HEAD_DIM)
+    vb = _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
+    p = tl.exp2(_dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2 - lse[:, None])  # (M, BLOCK_K)
+    if MASKED:
+        p = tl.where(_visible(i[:, None], c[None, :], t, W_B), p, 0.0)
+    if GRAD_OF == GRAD_VA:
+        return _dot(p, vb, acc_t, DOT, ACC)
+    else:
+        ds = p * (_dot(w, tl.trans(vb), None, DOT, ACC) - delta[:, None])
+        return _dot(ds, kb, acc_t, DOT, ACC)
+
+
+@triton.jit
+def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, DELTA, GRAD, T, HQ, HKV, W_A, W_B,
+                         scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
+                         BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
+                         DOT: tl.constexpr, ACC: tl.constexpr):
+    # GRAD (B, T, HQ, HEAD_DIM) for GRAD_Q, else (B, T, HKV, HEAD_DIM); DO like Q; LSE, DELTA (B, T, HQ) in ACC.
+    # Grid: (cdiv(T, BLOCK_T), B * HKV). Rows own tokens p: queries (GRAD_Q) or outer keys (GRAD_KA, GRAD_VA).
+    OWN_QUERIES: tl.constexpr = GRAD_OF == GRAD_Q
+    OWN_FIRST_FACTOR: tl.constexpr = OWN_QUERIES == Q_FIRST
+    p0 = tl.program_id(0) * BLOCK_T
+    b = tl.program_id(1) // HKV
+    h = tl.program_id(1) % HKV
+    rows = tl.arange(0, BLOCK_T * GROUP_PAD)
+    own = p0 + rows // GROUP_PAD
+    heads = rows % GROUP_PAD
+    d = tl.arange(0, BLOCK_D)[None, :]
+    t_end = tl.minimum(W_A, p0 + BLOCK_T) if OWN_QUERIES else tl.minimum(W_A, T - p0)
+
+    grad = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+    for t in range(0, t_end):
+        i = own if OWN_QUERIES else own + t
+        i_first = p0 if OWN_QUERIES else p0 + t
+        j = i - t
+        query_ok = (i < T) & (heads < GROUP) & (j >= 0) & (j < T)
+        query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
+        outer_rows = _key_rows(b, h, j, T, HKV)
+        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
+        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS).to(DOT)
+        do = _load_tile(DO, query_rows, query_ok, d, HEAD_DIM).to(ACC)
+        w = (do * _load_tile(VA, outer_rows, query_ok, d, HEAD_DIM).to(ACC)).to(DOT)
+        lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
+        delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
+
+        acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+        lo = tl.maximum(0, i_first - W_B + 1)
+        hi = tl.minimum(T, i_first + BLOCK_T)
+        every_outer_key_exists = t <= p0 if OWN_QUERIES else t >= 0
+        start, end = _unmasked_range(lo, i_first + BLOCK_T - W_B, i_first + 1, every_outer_key_exists, BLOCK_K)
+        for c0 in range(lo, start, BLOCK_K):
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, True, DOT, ACC)
+        for c0 in range(start, end, BLOCK_K):
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, False, DOT, ACC)
+        for c0 in range(end, hi, BLOCK_K):
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, True, DOT, ACC)
+
+        if GRAD_OF == GRAD_VA:
+            grad += do * acc_t
+        else:
+            g_next, g_prev = _neighbours_of(acc_t, d, CHUNKED_DIMS)
+            if OWN_FIRST_FACTOR:
+                grad += _pair(y_next, y_prev, g_next, g_prev, d, CHUNKED_DIMS)   # d<pair(x, y), g>/dx
+            else:
+                grad += _pair(g_next, g_prev, x_next, x_prev, d, CHUNKED_DIMS)   # d<pair(x, y), g>/dy
+
+    if GRAD_OF != GRAD_VA:
+        grad = grad * scale
+    if OWN_QUERIES:
+        query_rows = _query_rows(b, h, own, heads, T, HQ, GROUP)
+        tl.store(GRAD + query_rows[:, None] * HEAD_DIM + d, grad.to(GRAD.dtype.element_ty),
+                 mask=((own < T) & (heads < GROUP))[:, None] & (d < HEAD_DIM))
+    else:
+        tokens = p0 + tl.arange(0, BLOCK_T)
+        per_token = tl.sum(tl.reshape(grad, (BLOCK_T, GROUP_PAD, BLOCK_D)), axis=1)   # the GQA heads summed
+        tl.store(GRAD + _key_rows(b, h, tokens, T, HKV)[:, None] * HEAD_DIM + d,
+                 per_token.to(GRAD.dtype.element_ty), mask=(tokens < T)[:, None] & (d < HEAD_DIM))
+
+
+# ---- backward: rows own inner keys (db, dvb) -----------------------------------------------------------------------
+
+@triton.jit
+def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE, DELTA, b, h, i0,
+                            T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
+                            BLOCK_Q: tl.constexpr, HEAD_DIM: tl.constexpr, CHUNKED_DIMS: tl.constexpr,
+                            Q_FIRST: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+    # The contributions of queries i0 .. i0 + BLOCK_Q - 1 (all heads of the group, every outer offset t).
+    cols = tl.arange(0, BLOCK_Q * GROUP_PAD)
+    i = i0 + cols // GROUP_PAD
+    heads = cols % GROUP_PAD
+    query_ok = (i < T) & (heads < GROUP)
+    query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
+    q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+    do = _load_tile(DO, query_rows, query_ok, d, HEAD_DIM).to(ACC)
+    lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
+    delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
+    for t in range(0, tl.minimum(W_A, i0 + BLOCK_Q)):
+        j = i - t
+        outer_ok = query_ok & (j >= 0)
+        outer_rows = _key_rows(b, h, j, T, HKV)
+        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
+        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS).to(DOT)             # (N, BLOCK_D)
+        w = (do * _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)).to(DOT)
+        p_t = tl.exp2(_dot(kb, tl.trans(u), None, DOT, ACC) * scale_log2 - lse[None, :])  # (BLOCK_C, N)
+        if MASKED:
+            p_t = tl.where(_visible(i[None, :], c[:, None], t, W_B), p_t, 0.0)
+        ds_t = p_t * (_dot(vb, tl.trans(w), None, DOT, ACC) - delta[None, :])
+        dkb = _dot(ds_t, u, dkb, DOT, ACC)
+        dvb = _dot(p_t, w, dvb, DOT, ACC)
+    return dkb, dvb
+
+
+@triton.jit
+def inner_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, DELTA, DKB, DVB, T, HQ, HKV, W_A,
+                          W_B, scale_log2, scale, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
+                          BLOCK_C: tl.constexpr, BLOCK_Q: tl.constexpr, HEAD_DIM: tl.constexpr,
+                          BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
+                          DOT: tl.constexpr, ACC: tl.constexpr):
+    # DKB, DVB (B, T, HKV, HEAD_DIM). Grid: (cdiv(T, BLOCK_C), B * HKV). Rows: inner keys c0 .. c0 + BLOCK_C - 1;
+    # they are seen by the queries c0 .. c0 + BLOCK_C + W_B - 2, walked BLOCK_Q tokens at a time.
+    c0 = tl.program_id(0) * BLOCK_C
+    b = tl.program_id(1) // HKV
+    h = tl.program_id(1) % HKV
+    c = c0 + tl.arange(0, BLOCK_C)
+    key_rows = _key_rows(b, h, c, T, HKV)
+    d = tl.arange(0, BLOCK_D)[None, :]
+    kb = _load_tile(KB, key_rows, c < T, d, HEAD_DIM)
+    vb = _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
+    dkb = tl.zeros((BLOCK_C, BLOCK_D), ACC)
+    dvb = tl.zeros((BLOCK_C, BLOCK_D), ACC)
+
+    hi = tl.minimum(T, c0 + BLOCK_C - 1 + W_B)
+    start, end = _unmasked_range(c0, tl.maximum(c0 + BLOCK_C - 1, W_A - 1), tl.minimum(c0 + W_B, T), c0 >= 0,
+                                 BLOCK_Q)
+    for i0 in range(c0, start, BLOCK_Q):
+        dkb, dvb = _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE,
+                                           DELTA, b, h, i0, T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP, GROUP_PAD,
+                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, True, DOT, ACC)
+    for i0 in range(start, end, BLOCK_Q):
+        dkb, dvb = _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE,
+                                           DELTA, b, h, i0, T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP, GROUP_PAD,
+                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, False, DOT, ACC)
+    for i0 in range(end, hi, BLOCK_Q):
+        dkb, dvb = _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE,
+                                           DELTA, b, h, i0, T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP, GROUP_PAD,
+                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, True, DOT, ACC)
+
+    store_mask = (c < T)[:, None] & (d < HEAD_DIM)
+    tl.store(DKB + key_rows[:, None] * HEAD_DIM + d, (dkb * scale).to(DKB.dtype.element_ty), mask=store_mask)
+    tl.store(DVB + key_rows[:, None] * HEAD_DIM + d, dvb.to(DVB.dtype.element_ty), mask=store_mask)

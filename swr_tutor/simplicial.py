@@ -1,0 +1,453 @@
+"""2-simplicial attention: each query attends to PAIRS of keys in two causal windows.
+
+Shapes: queries ``q (B, T, Hq, D)``; two key sets and two value sets ``k1, k2, v1, v2 (B, T, Hkv, D)`` with Hq a
+multiple of Hkv (grouped-query attention: query head h uses key/value head h // (Hq // Hkv)).
+
+For query token i, key j of the first set and key k of the second set, both in causal windows
+i - w1 < j <= i and i - w2 < k <= i (positions before 0 do not exist):
+
+    A_ijk = <pair(q_i, k1_j), k2_k> / sqrt(D)                           (the logit)
+    P_ijk = exp(A_ijk) / sum_(j', k') exp(A_ij'k')                        (one softmax over all pairs of i)
+    out_i = sum_jk P_ijk (v1_j ⊙ v2_k)                                    (⊙: elementwise product)
+
+``logits="trilinear"``: pair(x, y) = x ⊙ y, so A_ijk = sum_d q_i[d] k1_j[d] k2_k[d] / sqrt(D).
+``logits="determinant"``: every 3-dim chunk of a head vector enters through the determinant of the 3 x 3 matrix
+[q; k1; k2] of that chunk: pair(x, y) is the cross product x × y on each chunk, and det[a; b; c] = <a × b, c>.
+The D % 3 dims after the last full chunk (two of them at D = 128) keep the trilinear product, as in the
+``simplicial-attention`` package; at D % 3 == 0 the logit is exactly the sum of the chunk determinants. The scale
+is 1/sqrt(D) for both forms. A common rotation R in SO(3) of every chunk of q, k1 and k2 leaves each determinant,
+hence the logit, unchanged (det(Ra, Rb, Rc) = det(R) det(a, b, c)).
+
+``two_simplicial_attention`` runs the Triton kernels of kernels/triton/simplicial.py (registered as the torch op
+``swr_tutor::two_simplicial_attention`` with its backward, so torch.compile sees one node) or the windowed
+reference in torch. ``windowed_reference`` is the definition over the windows (memory O(T w1 w2) logits at most,
+cut into chunks of queries), ``dense_reference`` the same definition over all T^3 triples (tiny T: the
+"by hand" version), ``forward_flops`` the cost convention of the benchmarks.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import triton
+
+from . import validate
+from .device import INTERPRETING
+from .kernels.triton import simplicial as kernels
+
+LOGITS = ("trilinear", "determinant")
+BACKENDS = ("auto", "triton", "torch")
+REFERENCE_CHUNK_ELEMENTS = 2**24  # the windowed reference handles this many (query, j, k or d) entries at a time
+DENSE_LIMIT = 2**26               # dense_reference refuses more than this many (b, h, i, j, k) logits
+
+
+# ---- input checks --------------------------------------------------------------------------------------------
+
+def _checked_inputs(fn: str, q, k1, k2, v1, v2, w1, w2, logits: str = "trilinear"):
+    """q (B, T, Hq, D) and k1, k2, v1, v2 (B, T, Hkv, D) of one dtype on one device; Hq % Hkv == 0; w1, w2 >= 1."""
+    q = validate.tensor(fn, "q", q, dims=4, finite=False)
+    others = {name: validate.tensor(fn, name, t, dims=4, finite=False)
+              for name, t in (("k1", k1), ("k2", k2), ("v1", v1), ("v2", v2))}
+    B, T, Hq, D = q.shape
+    for name, t in others.items():
+        if t.dtype != q.dtype:
+            raise TypeError(f"{fn}: {name} has dtype {str(t.dtype).removeprefix('torch.')} but q has "
+                            f"{str(q.dtype).removeprefix('torch.')}; give all five tensors one dtype")
+        if t.device != q.device:
+            raise ValueError(f"{fn}: {name} is on {t.device} but q is on {q.device}; put all five on one device")
+        if (t.shape[0], t.shape[1], t.shape[3]) != (B, T, D):
+            raise ValueError(f"{fn}: {name} must have shape (B, T, Hkv, D) = ({B}, {T}, Hkv, {D}) to match q of "
+                             f"shape (B, T, Hq, D) = {tuple(q.shape)}, got {tuple(t.shape)}")
+    Hkv = others["k1"].shape[2]
+    for name, t in others.items():
+        if t.shape[2] != Hkv:
+            raise ValueError(f"{fn}: {name} has {t.shape[2]} key/value heads but k1 has {Hkv}; k1, k2, v1, v2 "
+                             f"must have one shape (B, T, Hkv, D), got {tuple(t.shape)}")
+    if T == 0 or D == 0 or Hkv == 0:
+        raise ValueError(f"{fn}: T, Hkv and D must be >= 1, got q of shape {tuple(q.shape)} and k1 of shape "
+                         f"{tuple(others['k1'].shape)}")
+    if Hq % Hkv:
+        raise ValueError(f"{fn}: the query heads Hq = {Hq} (axis 2 of q) must be a multiple of the key/value heads "
+                         f"Hkv = {Hkv} (axis 2 of k1)")
+    validate.positive_int(fn, "w1", w1)
+    validate.positive_int(fn, "w2", w2)
+    if logits not in LOGITS:
+        raise ValueError(f"{fn}: logits must be one of {LOGITS}, got {logits!r}")
+    if logits == "determinant" and D < 3:
+        raise ValueError(f"{fn}: logits='determinant' needs head dimension D >= 3 (one 3-dim chunk), got D = {D}")
+    return q, others["k1"], others["k2"], others["v1"], others["v2"]
+
+
+def _compute_dtype(q: torch.Tensor) -> torch.dtype:
+    """fp32 for 16-bit and fp32 inputs, fp64 for fp64."""
+    return torch.promote_types(q.dtype, torch.float32)
+
+
+# ---- the math, in torch ------------------------------------------------------------------------------------------
+
+def pair_product(x: torch.Tensor, y: torch.Tensor, logits: str = "trilinear") -> torch.Tensor:
+    """pair(x, y) (..., D), broadcasting x and y: the vector whose dot product with k2 is the logit.
+
+    "trilinear": x ⊙ y. "determinant": the cross product x × y on each 3-dim chunk (dims 3c, 3c+1, 3c+2) and
+    x ⊙ y on the D % 3 dims after the last chunk, so that <pair(a, b), c> sums det[a; b; c] over the chunks.
+    """
+    if logits == "trilinear":
+        return x * y
+    if logits != "determinant":
+        raise ValueError(f"pair_product: logits must be one of {LOGITS}, got {logits!r}")
+    x, y = torch.broadcast_tensors(x, y)
+    chunked = 3 * (x.shape[-1] // 3)
+    cross = torch.linalg.cross(x[..., :chunked].unflatten(-1, (-1, 3)), y[..., :chunked].unflatten(-1, (-1, 3)))
+    return torch.cat([cross.flatten(-2), x[..., chunked:] * y[..., chunked:]], dim=-1)
+
+
+def chunk_determinants(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """det[a; b; c] of every 3-dim chunk, (..., D // 3), by the permutation formula
+
+        det = <a, (b2, b3, b1) ⊙ (c3, c1, c2)> - <a, (b3, b1, b2) ⊙ (c2, c3, c1)>
+
+    (the six terms of the 3 x 3 determinant, three with sign +1 and three with sign -1).
+    """
+    chunked = 3 * (a.shape[-1] // 3)
+    a3, b3, c3 = (x[..., :chunked].unflatten(-1, (-1, 3)) for x in (a, b, c))
+    up, down = [1, 2, 0], [2, 0, 1]  # (x2, x3, x1) and (x3, x1, x2)
+    return (a3 * b3[..., up] * c3[..., down]).sum(-1) - (a3 * b3[..., down] * c3[..., up]).sum(-1)
+
+
+def logit_scale(D: int) -> float:
+    """The scale of the logits: 1/sqrt(D), for both forms."""
+    return 1.0 / math.sqrt(D)
+
+
+def window_mask(T: int, w1: int, w2: int, device=None) -> torch.Tensor:
+    """(T, T, T) bool: mask[i, j, k] is True when j and k are both in query i's windows, i - w1 < j <= i and
+    i - w2 < k <= i."""
+    validate.positive_int("window_mask", "T", T)
+    validate.positive_int("window_mask", "w1", w1)
+    validate.positive_int("window_mask", "w2", w2)
+    i = torch.arange(T, device=device)
+    back = i[:, None] - i[None, :]  # back[i, j] = i - j
+    in_w1 = (back >= 0) & (back < w1)
+    in_w2 = (back >= 0) & (back < w2)
+    return in_w1[:, :, None] & in_w2[:, None, :]
+
+
+def _levi_civita(dtype, device) -> torch.Tensor:
+    eps = torch.zeros(3, 3, 3, dtype=dtype, device=device)
+    for (l, m, n), sign in {(0, 1, 2): 1, (1, 2, 0): 1, (2, 0, 1): 1, (0, 2, 1): -1, (2, 1, 0): -1,
+                            (1, 0, 2): -1}.items():
+        eps[l, m, n] = sign
+    return eps
+
+
+def dense_reference(q, k1, k2, v1, v2, w1: int, w2: int, logits: str = "trilinear") -> torch.Tensor:
+    """out (B, T, Hq, D) from all T^3 logits at once: the definition read literally, for tiny T.
+
+    Computes in the compute dtype (fp32, or fp64 for fp64 inputs). Every (i, j, k) gets a logit by einsum,
+    the determinant form through the Levi-Civita symbol (det[a; b; c] = sum_lmn eps_lmn a_l b_m c_n); then
+    ``window_mask`` removes the pairs outside the windows and one softmax runs over each query's (j, k).
+    """
+    fn = "dense_reference"
+    q, k1, k2, v1, v2 = _checked_inputs(fn, q, k1, k2, v1, v2, w1, w2, logits)
+    B, T, Hq, D = q.shape
+    group = Hq // k1.shape[2]
+    if B * Hq * T**3 > DENSE_LIMIT:
+        raise ValueError(f"{fn}: B * Hq * T^3 = {B * Hq * T**3} logits is too many for the dense version "
+                         f"(limit {DENSE_LIMIT}); use windowed_reference")
+    dtype = _compute_dtype(q)
+    q, k1, k2, v1, v2 = (x.to(dtype) for x in (q, k1, k2, v1, v2))
+    k1, k2, v1, v2 = (x.repeat_interleave(group, dim=2) for x in (k1, k2, v1, v2))  # (B, T, Hq, D)
+    chunked = 3 * (D // 3) if logits == "determinant" else 0
+    rest = slice(chunked, D)
+    scores = torch.einsum("bihd,bjhd,bkhd->bhijk", q[..., rest], k1[..., rest], k2[..., rest])
+    if chunked:
+        q3, k13, k23 = (x[..., :chunked].unflatten(-1, (-1, 3)) for x in (q, k1, k2))
+        scores = scores + torch.einsum("bihcl,bjhcm,bkhcn,lmn->bhijk", q3, k13, k23,
+                                       _levi_civita(dtype, q.device))
+    scores = scores * logit_scale(D)
+    scores = scores.masked_fill(~window_mask(T, w1, w2, q.device), float("-inf"))
+    p = torch.softmax(scores.flatten(-2), dim=-1).view_as(scores)
+    return torch.einsum("bhijk,bjhd,bkhd->bihd", p, v1, v2)
+
+
+def _query_positions(fn: str, positions, T: int, device) -> torch.Tensor:
+    if positions is None:
+        return torch.arange(T, device=device)
+    positions = torch.as_tensor(positions, device=device)
+    if positions.dim() != 1 or positions.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"{fn}: positions must be a 1-D sequence of ints, got {positions.dtype} of shape "
+                        f"{tuple(positions.shape)}")
+    if positions.numel() and (positions.min() < 0 or positions.max() >= T):
+        raise ValueError(f"{fn}: positions must lie in [0, T) = [0, {T}), got values from "
+                         f"{positions.min().item()} to {positions.max().item()}")
+    return positions.long()
+
+
+def windowed_reference(q, k1, k2, v1, v2, w1: int, w2: int, logits: str = "trilinear",
+                       positions=None) -> torch.Tensor:
+    """out (B, N, Hq, D) at the N query ``positions`` (default: all T), computed over the windows only.
+
+    For each query the w1 keys j = i - w1 + 1 .. i and the w2 keys k = i - w2 + 1 .. i are gathered (those
+    before position 0 are masked out), giving a (w1, w2) block of logits per query and head: memory O(T w1 w2),
+    handled a chunk of queries at a time. Computes in the compute dtype (fp32, or fp64 for fp64 inputs) and is
+    differentiable (autograd through torch).
+    """
+    fn = "windowed_reference"
+    q, k1, k2, v1, v2 = _checked_inputs(fn, q, k1, k2, v1, v2, w1, w2, logits)
+    B, T, Hq, D = q.shape
+    Hkv = k1.shape[2]
+    positions = _query_positions(fn, positions, T, q.device)
+    dtype = _compute_dtype(q)
+    q, k1, k2, v1, v2 = (x.to(dtype) for x in (q, k1, k2, v1, v2))
+    chunk = max(1, REFERENCE_CHUNK_ELEMENTS // (B * Hq * w1 * max(w2, D)))
+    outs = [_windowed_chunk(q, k1, k2, v1, v2, w1, w2, logits, positions[start:start + chunk], Hkv)
+            for start in range(0, positions.numel(), chunk)]
+    return torch.cat(outs, dim=1) if outs else q.new_empty((B, 0, Hq, D))
+
+
+def _windowed_chunk(q, k1, k2, v1, v2, w1, w2, logits, positions, Hkv) -> torch.Tensor:
+    B, _, Hq, D = q.shape
+    j = positions[:, None] - w1 + 1 + torch.arange(w1, device=q.device)      # (N, w1)
+    k = positions[:, None] - w2 + 1 + torch.arange(w2, device=q.device)      # (N, w2)
+    queries = q[:, positions].unflatten(2, (Hkv, -1))                        # (B, N, Hkv, G, D)
+    k1_window, v1_window = k1[:, j.clamp(min=0)], v1[:, j.clamp(min=0)]      # (B, N, w1, Hkv, D)
+    k2_window, v2_window = k2[:, k.clamp(min=0)], v2[:, k.clamp(min=0)]      # (B, N, w2, Hkv, D)
+    u = pair_product(queries[:, :, :, :, None], k1_window.transpose(2, 3)[:, :, :, None], logits)  # (B,N,Hkv,G,w1,D)
+    scores = torch.einsum("bnhgjd,bnkhd->bnhgjk", u, k2_window) * logit_scale(D)
+    exists = (j >= 0)[:, :, None] & (k >= 0)[:, None, :]                     # (N, w1, w2)
+    scores = scores.masked_fill(~exists[None, :, None, None], float("-inf"))
+    p = torch.softmax(scores.flatten(-2), dim=-1).view_as(scores)
+    out = torch.einsum("bnhgjk,bnjhd,bnkhd->bnhgd", p, v1_window, v2_window)
+    return out.flatten(2, 3)                                                  # (B, N, Hq, D)
+
+
+def forward_flops(B: int, Hq: int, T: int, w1: int, w2: int, D: int) -> int:
+    """4 B Hq T w1 w2 D: the forward's multiply-adds (x2) of the logits (2 D per triple, the k2 dot product of
+    pair(q, k1)) and of the output (2 D per triple, P times v1 ⊙ v2), over every query's FULL w1 x w2 window.
+
+    The convention ignores the causal edge: the first queries have shorter windows (query i sees
+    min(i + 1, w1) x min(i + 1, w2) pairs; ``visible_triples`` counts them), and ignores the elementwise products
+    q ⊙ k1 and v1 ⊙ v2, which are O(D) per (i, j) rather than per (i, j, k).
+    """
+    for name, value in (("B", B), ("Hq", Hq), ("T", T), ("w1", w1), ("w2", w2), ("D", D)):
+        validate.positive_int("forward_flops", name, value)
+    return 4 * B * Hq * T * w1 * w2 * D
+
+
+def visible_triples(T: int, w1: int, w2: int) -> int:
+    """The number of (i, j, k) with j and k in query i's windows: sum_i min(i + 1, w1) min(i + 1, w2)."""
+    for name, value in (("T", T), ("w1", w1), ("w2", w2)):
+        validate.positive_int("visible_triples", name, value)
+    return sum(min(i + 1, w1) * min(i + 1, w2) for i in range(T))
+
+
+# ---- the Triton path -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tiles:
+    """One kernel's launch shape. ``rows``: the MMA M dimension of a program (tokens x GQA heads; for the
+    inner-key backward: inner keys). ``block``: keys per step (for the inner-key backward: (query, head) columns
+    per step). ``num_warps`` and ``num_stages`` go to Triton (the interpreter ignores them)."""
+
+    rows: int
+    block: int
+    num_warps: int = 4
+    num_stages: int = 2
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    forward: Tiles
+    rows_backward: Tiles
+    inner_backward: Tiles
+
+
+INTERPRETER_CONFIG = KernelConfig(Tiles(32, 32), Tiles(32, 32), Tiles(32, 32))
+SMALL_GPU_CONFIG = KernelConfig(Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2))  # T4 and friends
+HOPPER_CONFIG = KernelConfig(Tiles(128, 64, 8, 2), Tiles(64, 64, 4, 2), Tiles(64, 64, 4, 2))
+
+
+def default_config(device: torch.device) -> KernelConfig:
+    """Tiles for the machine: small ones for the interpreter and older GPUs, tuned ones on Hopper."""
+    if device.type != "cuda":
+        return INTERPRETER_CONFIG
+    return HOPPER_CONFIG if torch.cuda.get_device_capability(device)[0] >= 9 else SMALL_GPU_CONFIG
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """The kernels' view of one call: outer keys a (the smaller window, one offset t at a time) and inner keys b."""
+
+    q: torch.Tensor
+    ka: torch.Tensor
+    va: torch.Tensor
+    kb: torch.Tensor
+    vb: torch.Tensor
+    w_a: int
+    w_b: int
+    outer_is_k1: bool
+    constants: dict
+
+
+def _kernel_operand(t: torch.Tensor) -> torch.Tensor:
+    # The interpreter multiplies bf16 raw bits: there the kernels compute bf16 inputs in fp32.
+    t = t.contiguous()
+    return t.float() if INTERPRETING and t.dtype == torch.bfloat16 else t
+
+
+_TL_DTYPES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
+              torch.float64: "float64"}
+
+
+def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool) -> _Problem:
+    q, k1, k2, v1, v2 = (_kernel_operand(x) for x in (q, k1, k2, v1, v2))
+    outer_is_k1 = w1 < w2
+    ka, va, w_a, kb, vb, w_b = (k1, v1, w1, k2, v2, w2) if outer_is_k1 else (k2, v2, w2, k1, v1, w1)
+    D = q.shape[3]
+    group = q.shape[2] // k1.shape[2]
+    tl = triton.language
+    constants = dict(GROUP=group, GROUP_PAD=triton.next_power_of_2(group), HEAD_DIM=D,
+                     BLOCK_D=max(16, triton.next_power_of_2(D)), CHUNKED_DIMS=3 * (D // 3) if determinant else 0,
+                     Q_FIRST=outer_is_k1, DOT=getattr(tl, _TL_DTYPES[q.dtype]),
+                     ACC=tl.float64 if q.dtype == torch.float64 else tl.float32)
+    return _Problem(q, ka, va, kb, vb, w_a, w_b, outer_is_k1, constants)
+
+
+def _tokens_per_program(rows: int, group_pad: int) -> int:
+    return max(1, rows // group_pad)
+
+
+def _scale_log2(D: int) -> float:
+    return logit_scale(D) * math.log2(math.e)
+
+
+def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = False,
+                   config: KernelConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out (B, T, Hq, D) in q's dtype, lse (B, T, Hq) base-2 log-sum-exp) by the forward kernel; no autograd.
+
+    Inputs as ``two_simplicial_attention`` (unchecked here), on CUDA or, under the interpreter, on the CPU.
+    """
+    problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
+    tiles = (config or default_config(q.device)).forward
+    c = problem.constants
+    B, T, Hq, D = q.shape
+    block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
+    out = torch.empty(q.shape, dtype=problem.q.dtype, device=q.device)
+    lse = torch.empty((B, T, Hq), dtype=_compute_dtype(q), device=q.device)
+    grid = (triton.cdiv(T, block_t), B * problem.ka.shape[2])
+    kernels.forward_kernel[grid](problem.q, problem.ka, problem.va, problem.kb, problem.vb, out, lse, T, Hq,
+                                 problem.ka.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t,
+                                 BLOCK_K=tiles.block, num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
+    return out.to(q.dtype), lse
+
+
+def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determinant: bool = False,
+                    config: KernelConfig | None = None) -> tuple[torch.Tensor, ...]:
+    """(dq, dk1, dk2, dv1, dv2) for the gradient ``dout`` of ``out``, by the three backward kernels."""
+    problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
+    config = config or default_config(q.device)
+    c = problem.constants
+    B, T, Hq, D = q.shape
+    Hkv = k1.shape[2]
+    dout = _kernel_operand(dout)
+    delta = (dout.to(lse.dtype) * out.to(lse.dtype)).sum(-1).contiguous()  # (B, T, Hq): <dO_i, out_i>
+    inputs = (problem.q, problem.ka, problem.va, problem.kb, problem.vb, dout, lse, delta)
+    scalars = (T, Hq, Hkv, problem.w_a, problem.w_b, _scale_log2(D), logit_scale(D))
+
+    grads = {}
+    rows = config.rows_backward
+    block_t = _tokens_per_program(rows.rows, c["GROUP_PAD"])
+    for name, grad_of, like in (("q", kernels.GRAD_Q, problem.q), ("ka", kernels.GRAD_KA, problem.ka),
+                                ("va", kernels.GRAD_VA, problem.va)):
+        grads[name] = torch.empty_like(like)
+        kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](
+            *inputs, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=rows.block,
+            num_warps=rows.num_warps, num_stages=rows.num_stages, **c)
+
+    inner = config.inner_backward
+    grads["kb"], grads["vb"] = torch.empty_like(problem.kb), torch.empty_like(problem.vb)
+    block_q = max(triton.cdiv(16, c["GROUP_PAD"]), inner.block // c["GROUP_PAD"])
+    kernels.inner_backward_kernel[(triton.cdiv(T, inner.rows), B * Hkv)](
+        *inputs, grads["kb"], grads["vb"], *scalars, BLOCK_C=inner.rows, BLOCK_Q=block_q,
+        num_warps=inner.num_warps, num_stages=inner.num_stages, **c)
+
+    if problem.outer_is_k1:
+        dk1, dv1, dk2, dv2 = grads["ka"], grads["va"], grads["kb"], grads["vb"]
+    else:
+        dk1, dv1, dk2, dv2 = grads["kb"], grads["vb"], grads["ka"], grads["va"]
+    return grads["q"].to(q.dtype), dk1.to(q.dtype), dk2.to(q.dtype), dv1.to(q.dtype), dv2.to(q.dtype)
+
+
+@torch.library.custom_op("swr_tutor::two_simplicial_attention", mutates_args=())
+def _attention_op(q: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v1: torch.Tensor, v2: torch.Tensor,
+                  w1: int, w2: int, determinant: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Triton forward as a torch op: (out, lse). Differentiable in q, k1, k2, v1, v2."""
+    return triton_forward(q, k1, k2, v1, v2, w1, w2, determinant)
+
+
+@_attention_op.register_fake
+def _attention_shapes(q, k1, k2, v1, v2, w1, w2, determinant):
+    return torch.empty_like(q), q.new_empty(q.shape[:3], dtype=_compute_dtype(q))
+
+
+@torch.library.custom_op("swr_tutor::two_simplicial_attention_backward", mutates_args=())
+def _attention_backward_op(q: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v1: torch.Tensor,
+                           v2: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, dout: torch.Tensor, w1: int,
+                           w2: int, determinant: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                torch.Tensor, torch.Tensor]:
+    """The Triton backward as a torch op: (dq, dk1, dk2, dv1, dv2)."""
+    return triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1, w2, determinant)
+
+
+@_attention_backward_op.register_fake
+def _attention_backward_shapes(q, k1, k2, v1, v2, out, lse, dout, w1, w2, determinant):
+    return tuple(torch.empty_like(x) for x in (q, k1, k2, v1, v2))
+
+
+def _save_for_backward(ctx, inputs, output):
+    q, k1, k2, v1, v2, w1, w2, determinant = inputs
+    out, lse = output
+    ctx.mark_non_differentiable(lse)
+    ctx.save_for_backward(q, k1, k2, v1, v2, out, lse)
+    ctx.settings = (w1, w2, determinant)
+
+
+def _attention_op_backward(ctx, dout, dlse):
+    grads = _attention_backward_op(*ctx.saved_tensors, dout.contiguous(), *ctx.settings)
+    return (*grads, None, None, None)
+
+
+_attention_op.register_autograd(_attention_op_backward, setup_context=_save_for_backward)
+
+
+# ---- the public op ---------------------------------------------------------------------------------------------
+
+def _chosen_backend(backend, q: torch.Tensor) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"two_simplicial_attention: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "triton" if q.is_cuda else "torch"
+    if backend == "triton" and not q.is_cuda and not INTERPRETING:
+        raise ValueError(f"two_simplicial_attention: backend='triton' needs CUDA tensors (q is on {q.device}) "
+                         "unless Triton's interpreter is on (TRITON_INTERPRET=1); use backend='torch'")
+    return backend
+
+
+def two_simplicial_attention(q, k1, k2, v1, v2, w1: int, w2: int, logits: str = "trilinear",
+                             backend: str = "auto") -> torch.Tensor:
+    """Windowed 2-simplicial attention: out (B, T, Hq, D) in q's dtype, differentiable in all five inputs.
+
+    q (B, T, Hq, D); k1, k2, v1, v2 (B, T, Hkv, D) with Hq a multiple of Hkv (GQA); one dtype (fp16, bf16,
+    fp32 or fp64) and one device. Query i attends to the pairs (j, k) with i - w1 < j <= i and
+    i - w2 < k <= i; ``logits`` is "trilinear" or "determinant" (see the module's docstring). Accumulates in
+    fp32 (fp64 for fp64 inputs).
+
+    backend: "triton" runs the kernels of kernels/triton/simplicial.py (on a CPU through Triton's interpreter:
+    right, but slow); "torch" runs ``windowed_reference``; "auto" picks "triton" for CUDA tensors and "torch"
+    otherwise.
+    """
+    fn = "two_simplicial_attention"
+    q, k1, k2, v1, v2 = _checked_inputs(fn, q, k1, k2, v1, v2, w1, w2, logits)
+    if _chosen_backend(backend, q) == "torch":
+        return windowed_reference(q, k1, k2, v1, v2, w1, w2, logits).to(q.dtype)
+    out, _ = _attention_op(q, k1, k2, v1, v2, w1, w2, logits == "determinant")
+    return out
