@@ -275,10 +275,11 @@ def default_config(device: torch.device) -> KernelConfig:
 
 @dataclass(frozen=True)
 class _Problem:
-    """The kernels' view of one call: outer keys a (the smaller window, one offset t at a time) and inner keys b."""
+    """The kernels' view of one call: outer keys a (the smaller window, one offset t at a time), inner keys b,
+    and the factors of the pair product as (next, prev) neighbour tensors (q and a themselves for "trilinear")."""
 
     q: torch.Tensor
-    ka: torch.Tensor
+    factors: tuple  # (q_next, q_prev, ka_next, ka_prev)
     va: torch.Tensor
     kb: torch.Tensor
     vb: torch.Tensor
@@ -294,6 +295,17 @@ def _kernel_operand(t: torch.Tensor) -> torch.Tensor:
     return t.float() if INTERPRETING and t.dtype == torch.bfloat16 else t
 
 
+def _chunk_neighbours(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_next, x_prev): x[m+1] and x[m-1] inside each 3-dim chunk (cyclically), x[m] after the last chunk."""
+    D = x.shape[-1]
+    m = torch.arange(D, device=x.device)
+    in_chunk = m < 3 * (D // 3)
+    chunk_start = m - m % 3
+    next_col = torch.where(in_chunk, chunk_start + (m + 1) % 3, m)
+    prev_col = torch.where(in_chunk, chunk_start + (m + 2) % 3, m)
+    return x[..., next_col].contiguous(), x[..., prev_col].contiguous()
+
+
 _TL_DTYPES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
               torch.float64: "float64"}
 
@@ -302,6 +314,7 @@ def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool) -> _Problem
     q, k1, k2, v1, v2 = (_kernel_operand(x) for x in (q, k1, k2, v1, v2))
     outer_is_k1 = w1 < w2
     ka, va, w_a, kb, vb, w_b = (k1, v1, w1, k2, v2, w2) if outer_is_k1 else (k2, v2, w2, k1, v1, w1)
+    factors = (*_chunk_neighbours(q), *_chunk_neighbours(ka)) if determinant else (q, q, ka, ka)
     D = q.shape[3]
     group = q.shape[2] // k1.shape[2]
     tl = triton.language
@@ -309,7 +322,7 @@ def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool) -> _Problem
                      BLOCK_D=max(16, triton.next_power_of_2(D)), CHUNKED_DIMS=3 * (D // 3) if determinant else 0,
                      Q_FIRST=outer_is_k1, DOT=getattr(tl, _TL_DTYPES[q.dtype]),
                      ACC=tl.float64 if q.dtype == torch.float64 else tl.float32)
-    return _Problem(q, ka, va, kb, vb, w_a, w_b, outer_is_k1, constants)
+    return _Problem(q, factors, va, kb, vb, w_a, w_b, outer_is_k1, constants)
 
 
 def _tokens_per_program(rows: int, group_pad: int) -> int:
@@ -333,9 +346,9 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
     block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
     out = torch.empty(q.shape, dtype=problem.q.dtype, device=q.device)
     lse = torch.empty((B, T, Hq), dtype=_compute_dtype(q), device=q.device)
-    grid = (triton.cdiv(T, block_t), B * problem.ka.shape[2])
-    kernels.forward_kernel[grid](problem.q, problem.ka, problem.va, problem.kb, problem.vb, out, lse, T, Hq,
-                                 problem.ka.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t,
+    grid = (triton.cdiv(T, block_t), B * k1.shape[2])
+    kernels.forward_kernel[grid](*problem.factors, problem.va, problem.kb, problem.vb, out, lse, T, Hq,
+                                 k1.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t,
                                  BLOCK_K=tiles.block, num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
     return out.to(q.dtype), lse
 
@@ -350,13 +363,13 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
     Hkv = k1.shape[2]
     dout = _kernel_operand(dout)
     delta = (dout.to(lse.dtype) * out.to(lse.dtype)).sum(-1).contiguous()  # (B, T, Hq): <dO_i, out_i>
-    inputs = (problem.q, problem.ka, problem.va, problem.kb, problem.vb, dout, lse, delta)
+    inputs = (*problem.factors, problem.va, problem.kb, problem.vb, dout, lse, delta)
     scalars = (T, Hq, Hkv, problem.w_a, problem.w_b, _scale_log2(D), logit_scale(D))
 
     grads = {}
     rows = config.rows_backward
     block_t = _tokens_per_program(rows.rows, c["GROUP_PAD"])
-    for name, grad_of, like in (("q", kernels.GRAD_Q, problem.q), ("ka", kernels.GRAD_KA, problem.ka),
+    for name, grad_of, like in (("q", kernels.GRAD_Q, problem.q), ("ka", kernels.GRAD_KA, problem.va),
                                 ("va", kernels.GRAD_VA, problem.va)):
         grads[name] = torch.empty_like(like)
         kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](

@@ -13,6 +13,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Rectangle
 
 from . import plotting, recurrence, validate
 from .blocked import TILE
@@ -21,11 +23,12 @@ from .swr import swr_mask
 EXPLORER_T = 48                # positions shown by the explorer: three tiles of 16
 EXPLORER_TILES = (4, 8, 16)    # tile sizes the explorer offers (divisors of EXPLORER_T)
 WINDOW_FIGURE = {"ncols": 2, "width": 4.2, "height": 3.4}
+DROPPED_COLOR = "#c8c8c8"      # the entries of L that SWR drops
 MAX_FRAMES = 32
 
 
 def jagged_window(t: int, b: int = TILE) -> range:
-    """The positions s whose inputs reach y_t: tile(t)'s start - b (0 in the first tile) up to t."""
+    """The positions s whose inputs reach y_t: from the start of the tile before t's (0 in the first tile) to t."""
     validate.positive_int("jagged_window", "t", t, minimum=0)
     validate.positive_int("jagged_window", "b", b)
     return range(max(0, (t // b - 1) * b), t + 1)
@@ -90,6 +93,7 @@ def draw_window(axes, a: float, t: int, b: int = TILE, *, T: int = EXPLORER_T) -
     """Draw token t's jagged window for a constant decay a on two axes: the operator L with the window of row t
     outlined (entries SWR drops in grey), and the weight of every input in y_t, exact against SWR."""
     a = recurrence._unit_decay("draw_window", a)
+    validate.positive_int("draw_window", "b", b)
     validate.positive_int("draw_window", "T", T)
     t = _position("draw_window", t, T)
     matrix_ax, weights_ax = axes
@@ -100,22 +104,22 @@ def draw_window(axes, a: float, t: int, b: int = TILE, *, T: int = EXPLORER_T) -
 
     plotting.heatmap(matrix_ax, L * kept, f"L for a = {a:.2f}, tiles of b = {b}", log=True, tile=b,
                      colorbar=False, vmin=-4)
-    matrix_ax.imshow(np.where(dropped.numpy(), 1.0, np.nan), cmap=matplotlib.colors.ListedColormap(["#c8c8c8"]),
+    matrix_ax.imshow(np.where(dropped.numpy(), 1.0, np.nan), cmap=ListedColormap([DROPPED_COLOR]),
                      interpolation="nearest")
-    matrix_ax.add_patch(matplotlib.patches.Rectangle((window.start - 0.5, t - 0.5), len(window), 1, fill=False,
-                                                     ec=plotting.COLORS["highlight"], lw=1.5))
+    matrix_ax.add_patch(Rectangle((window.start - 0.5, t - 0.5), len(window), 1, fill=False,
+                                  ec=plotting.COLORS["highlight"], lw=1.5))
 
     positions = np.arange(t + 1)
-    exact, swr = L[t, : t + 1].numpy(), (L * kept)[t, : t + 1].numpy()
+    exact, kept_weights = L[t, : t + 1].numpy(), (L * kept)[t, : t + 1].numpy()
     weights_ax.bar(positions, exact, width=0.8, color=plotting.COLORS["exact"], alpha=0.35,
                    label="exact: $L[t, s]$")
-    weights_ax.bar(positions, swr, width=0.8, color=plotting.COLORS["window"], label="SWR keeps")
+    weights_ax.bar(positions, kept_weights, width=0.8, color=plotting.COLORS["window"], label="SWR keeps")
     weights_ax.axvspan(window.start - 0.5, t + 0.5, color=plotting.COLORS["window"], alpha=0.12, lw=0)
     weights_ax.set_xlim(-1, T)
     weights_ax.set_ylim(0, 1.25)
     weights_ax.set_xlabel("input position s")
     weights_ax.set_ylabel(f"weight of $x_s$ in $y_{{{t}}}$")
-    weights_ax.set_title(f"t = {t}: {len(window)} inputs kept, dropped weight {exact.sum() - swr.sum():.3g} "
+    weights_ax.set_title(f"t = {t}: {len(window)} inputs kept, dropped weight {exact.sum() - kept_weights.sum():.3g} "
                          f"(bound {_bound_text(a, b)})", fontsize=9)
     weights_ax.legend(loc="upper left", ncol=2)
 
@@ -167,7 +171,7 @@ def window_explorer(a: float = 0.9, t: int = 37, b: int = TILE, *, T: int = EXPL
     return widgets.VBox([widgets.HBox([tile, decay, position]), image])
 
 
-def window_animation(a: float = 0.9, positions=None, b: int = TILE, *, T: int = EXPLORER_T, dpi: int = 60):
+def window_animation(a: float = 0.9, positions=None, b: int = TILE, *, T: int = EXPLORER_T, dpi: int = 70):
     """The static fallback: one frame per position t (default: every other position of tiles 1 and 2), as an
     HTML player that needs no kernel (a matplotlib FuncAnimation rendered with ``to_jshtml``)."""
     from IPython.display import HTML
@@ -175,12 +179,12 @@ def window_animation(a: float = 0.9, positions=None, b: int = TILE, *, T: int = 
 
     a = recurrence._unit_decay("window_animation", a)
     b = _explorer_tile("window_animation", b)
+    validate.positive_int("window_animation", "T", T)
     validate.positive_int("window_animation", "dpi", dpi)
     positions = sweep(b, T) if positions is None else positions
     if not isinstance(positions, Iterable):
         raise TypeError(f"window_animation: positions must be a sequence of positions t, "
                         f"got {type(positions).__name__}")
-    validate.positive_int("window_animation", "T", T)
     positions = [_position("window_animation", t, T) for t in positions]
     if not 1 <= len(positions) <= MAX_FRAMES:
         raise ValueError(f"window_animation: positions must hold 1 to {MAX_FRAMES} positions (one frame each), "

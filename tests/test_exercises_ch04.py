@@ -12,12 +12,12 @@ def stub(*args):
     raise NotImplementedError
 
 
-def passes(a, x, b, carry_corrected=False, decay_carry=True):
+def passes(a, x, b, carry_corrected=False, decay_carry=True, carried_row=-1):
     w = blocked.local_operators(a, b) @ x.reshape(-1, b, x.shape[-1])  # (K, b, D)
     g = blocked.tile_factors(a, b).g if decay_carry else torch.ones(w.shape[:2], dtype=w.dtype)
     y = w.clone()
     for k in range(1, len(w)):
-        carry = y[k - 1, -1] if carry_corrected else w[k - 1, -1]
+        carry = y[k - 1, carried_row] if carry_corrected else w[k - 1, carried_row]
         y[k] += g[k, :, None] * carry
     return y.flatten(0, 1)
 
@@ -29,6 +29,8 @@ def test_two_pass(capsys):
         check_two_pass(lambda a, x, b: passes(a, x, b, carry_corrected=True))
     with pytest.raises(ExerciseError, match="the carry must decay into the tile"):
         check_two_pass(lambda a, x, b: passes(a, x, b, decay_carry=False))
+    with pytest.raises(ExerciseError, match="the carry is the previous tile's LAST row"):
+        check_two_pass(lambda a, x, b: passes(a, x, b, carried_row=0))
     with pytest.raises(ExerciseError, match="you stopped after pass 1"):
         check_two_pass(lambda a, x, b: (blocked.local_operators(a, b) @ x.reshape(-1, b, x.shape[-1])).flatten(0, 1))
     with pytest.raises(ExerciseError, match="not written yet"):

@@ -111,14 +111,13 @@ def _load_tile(X, rows, row_ok, d, HEAD_DIM: tl.constexpr):
 
 
 @triton.jit
-def _load_factor(X_NEXT, X_PREV, rows, row_ok, d, HEAD_DIM: tl.constexpr, CHUNKED_DIMS: tl.constexpr,
-                 ACC: tl.constexpr):
-    # (x_next, x_prev) (R, BLOCK_D) in ACC; the trilinear form (no chunks) reads one tensor.
-    x_next = _load_tile(X_NEXT, rows, row_ok, d, HEAD_DIM).to(ACC)
+def _load_factor(X_NEXT, X_PREV, rows, row_ok, d, HEAD_DIM: tl.constexpr, CHUNKED_DIMS: tl.constexpr):
+    # (x_next, x_prev) (R, BLOCK_D) in the storage dtype; the trilinear form (no chunks) reads one tensor.
+    x_next = _load_tile(X_NEXT, rows, row_ok, d, HEAD_DIM)
     if CHUNKED_DIMS == 0:
         return x_next, x_next
     else:
-        return x_next, _load_tile(X_PREV, rows, row_ok, d, HEAD_DIM).to(ACC)
+        return x_next, _load_tile(X_PREV, rows, row_ok, d, HEAD_DIM)
 
 
 @triton.jit
@@ -136,12 +135,13 @@ def _neighbours_of(x, d, CHUNKED_DIMS: tl.constexpr):
 
 
 @triton.jit
-def _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS: tl.constexpr):
-    # pair(x, y): the chunkwise cross product x × y, and x ⊙ y outside the chunks.
+def _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS: tl.constexpr, ACC: tl.constexpr):
+    # pair(x, y) in ACC: the chunkwise cross product x × y, and x ⊙ y outside the chunks.
     if CHUNKED_DIMS == 0:
-        return x_next * y_next
+        return x_next.to(ACC) * y_next.to(ACC)
     else:
-        return x_next * y_prev - tl.where(d < CHUNKED_DIMS, x_prev * y_next, 0.0)
+        return (x_next.to(ACC) * y_prev.to(ACC)
+                - tl.where(d < CHUNKED_DIMS, x_prev.to(ACC) * y_next.to(ACC), 0.0))
 
 
 @triton.jit
@@ -227,10 +227,10 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ
         j = i - t
         outer_ok = query_ok & (j >= 0)
         outer_rows = _key_rows(b, h, j, T, HKV)
-        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
-        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
+        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS).to(DOT)
+        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
         if FOLD_OUTER_VALUE:
             va_row = tl.load(VA + _key_rows(b, h, i0 - t, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM).to(ACC)
             acc_t = acc
@@ -308,10 +308,10 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         query_ok = (i < T) & (heads < GROUP) & (j >= 0) & (j < T)
         query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
         outer_rows = _key_rows(b, h, j, T, HKV)
-        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
-        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
+        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS).to(DOT)
+        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
         do = _load_tile(DO, query_rows, query_ok, d, HEAD_DIM).to(ACC)
         w = (do * _load_tile(VA, outer_rows, query_ok, d, HEAD_DIM).to(ACC)).to(DOT)
         lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
@@ -337,9 +337,9 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         else:
             g_next, g_prev = _neighbours_of(acc_t, d, CHUNKED_DIMS)
             if OWN_FIRST_FACTOR:
-                grad += _pair(y_next, y_prev, g_next, g_prev, d, CHUNKED_DIMS)   # d<pair(x, y), g>/dx
+                grad += _pair(y_next, y_prev, g_next, g_prev, d, CHUNKED_DIMS, ACC)   # d<pair(x, y), g>/dx
             else:
-                grad += _pair(g_next, g_prev, x_next, x_prev, d, CHUNKED_DIMS)   # d<pair(x, y), g>/dy
+                grad += _pair(g_next, g_prev, x_next, x_prev, d, CHUNKED_DIMS, ACC)   # d<pair(x, y), g>/dy
 
     if GRAD_OF != GRAD_VA:
         grad = grad * scale
@@ -367,18 +367,18 @@ def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PRE
     heads = cols % GROUP_PAD
     query_ok = (i < T) & (heads < GROUP)
     query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
-    q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
-    do = _load_tile(DO, query_rows, query_ok, d, HEAD_DIM).to(ACC)
+    q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
+    do = _load_tile(DO, query_rows, query_ok, d, HEAD_DIM)
     lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
     delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
     for t in range(0, tl.minimum(W_A, i0 + BLOCK_Q)):
         j = i - t
         outer_ok = query_ok & (j >= 0)
         outer_rows = _key_rows(b, h, j, T, HKV)
-        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS, ACC)
+        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS).to(DOT)             # (N, BLOCK_D)
-        w = (do * _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)).to(DOT)
+        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)             # (N, BLOCK_D)
+        w = (do.to(ACC) * _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)).to(DOT)
         p_t = tl.exp2(_dot(kb, tl.trans(u), None, DOT, ACC) * scale_log2 - lse[None, :])  # (BLOCK_C, N)
         if MASKED:
             p_t = tl.where(_visible(i[None, :], c[:, None], t, W_B), p_t, 0.0)

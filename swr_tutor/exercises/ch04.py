@@ -104,8 +104,8 @@ def check_swr_is_exact(fn: Callable) -> None:
     cases = [  # (zero positions, hint)
         ((), "with no zero decay, rows from tile 2 on reach back past the window: not exact"),
         ((5, 9, 14, 18), "a zero in every tile between the first and the last cuts everything older than the window"),
-        ((8, 12, 16, 20), "a_{kb}, the first decay of tile k, multiplies everything tile k's rows drop (g_k[0] = a_kb): "
-                          "a zero there is as good as one in tile k - 1"),
+        ((8, 12, 16, 20), "a_{kb}, the first decay of tile k, multiplies everything tile k's rows drop "
+                          "(g_k[0] = a_kb): a zero there is as good as one in tile k - 1"),
         ((9, 13, 17, 21), "a zero at position kb + 1 cuts the rows after it, but row kb still reaches past its window"),
         ((5, 9, 18), "tile 3 holds no zero (and a_16, the first decay of tile 4, is not 0): the rows of tile 4 "
                      "reach back past their window"),
