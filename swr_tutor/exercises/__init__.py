@@ -84,3 +84,24 @@ def run_cases(exercise: str, fn: Callable, cases: Iterable[Case], *, atol: float
             raise ExerciseError(f"{exercise}: case {number}: {call} returned {_describe(got)}, "
                                 f"expected {_describe(case.expected)}{_hint(case)}")
     print(f"✓ {exercise}: all {len(cases)} cases pass")
+
+
+def decays_with_zeros_and_ones(T: int, seed: int, zeros: tuple[int, ...] = (), ones: tuple[int, ...] = ()) -> torch.Tensor:
+    """Decays in [0.5, 1) (float64), with exact 0 and 1 at the given positions."""
+    a = 0.5 + 0.5 * torch.rand(T, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    a[list(zeros)] = 0.0
+    a[list(ones)] = 1.0
+    return a
+
+
+def name_the_mistake(exercise: str, fn: Callable, args: tuple, expected, mistakes: list[tuple[object, str]]) -> None:
+    """Raise ExerciseError explaining the first mistake whose result ``fn(*args)`` reproduces."""
+    try:
+        got = fn(*args)
+    except Exception:  # stubs and crashes are reported by run_cases
+        return
+    if _close(got, expected, 1e-10, 1e-8):
+        return
+    for wrong, explanation in mistakes:
+        if _close(got, wrong, 1e-10, 1e-8):
+            raise ExerciseError(f"{exercise}: {explanation}")

@@ -10,32 +10,11 @@ import torch
 
 from .. import blocked
 from ..recurrence import reference_scan, transfer_operator
-from . import Case, ExerciseError, _close, run_cases
-
-
-def _decays(T: int, seed: int, zeros: tuple[int, ...] = (), ones: tuple[int, ...] = ()) -> torch.Tensor:
-    """Decays in [0.5, 1) (float64), with exact 0 and 1 at the given positions."""
-    a = 0.5 + 0.5 * torch.rand(T, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    a[list(zeros)] = 0.0
-    a[list(ones)] = 1.0
-    return a
+from . import Case, decays_with_zeros_and_ones, name_the_mistake, run_cases
 
 
 def _inputs(T: int, seed: int) -> torch.Tensor:
     return torch.randn(T, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-
-
-def _name_the_mistake(exercise: str, fn: Callable, args: tuple, expected, mistakes: list[tuple[object, str]]) -> None:
-    """Raise ExerciseError explaining the first mistake whose result ``fn(*args)`` reproduces."""
-    try:
-        got = fn(*args)
-    except Exception:  # stubs and crashes are reported by run_cases
-        return
-    if _close(got, expected, 1e-10, 1e-8):
-        return
-    for wrong, explanation in mistakes:
-        if _close(got, wrong, 1e-10, 1e-8):
-            raise ExerciseError(f"{exercise}: {explanation}")
 
 
 def _as_number(fn: Callable) -> Callable:
@@ -55,10 +34,10 @@ def _unit_lower(a: torch.Tensor, sub_diagonal: torch.Tensor, sign: float = -1.0,
 def check_solve_recurrence(fn: Callable) -> None:
     """``fn(a, x)`` with a, x of shape (T,) must return h (T,) solving (I - S_a) h = x."""
     exercise = "solve_recurrence"
-    a, x = _decays(6, seed=1), _inputs(6, seed=2)
+    a, x = decays_with_zeros_and_ones(6, seed=1), _inputs(6, seed=2)
     solve = functools.partial(torch.linalg.solve_triangular, upper=False, unitriangular=True)
     column = x.unsqueeze(-1)
-    _name_the_mistake(exercise, fn, (a, x), reference_scan(a, x), [
+    name_the_mistake(exercise, fn, (a, x), reference_scan(a, x), [
         (solve(_unit_lower(a, a[:-1]), column).squeeze(-1),
          "row t of S_a must hold a_t (at column t-1), so the sub-diagonal is a[1:]; you used a[:-1] (a_{t-1})"),
         (solve(_unit_lower(a, a[1:], sign=1.0), column).squeeze(-1),
@@ -72,8 +51,8 @@ def check_solve_recurrence(fn: Callable) -> None:
         Case((torch.tensor([0.5], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64)),
              torch.tensor([2.0], dtype=torch.float64), hint="T = 1: h_0 = x_0 (a_0 multiplies h_{-1} = 0)"),
         Case((a, x), reference_scan(a, x)),
-        Case((_decays(16, seed=3, zeros=(5,), ones=(9, 10)), _inputs(16, seed=4)),
-             reference_scan(_decays(16, seed=3, zeros=(5,), ones=(9, 10)), _inputs(16, seed=4)),
+        Case((decays_with_zeros_and_ones(16, seed=3, zeros=(5,), ones=(9, 10)), _inputs(16, seed=4)),
+             reference_scan(decays_with_zeros_and_ones(16, seed=3, zeros=(5,), ones=(9, 10)), _inputs(16, seed=4)),
              hint="decays of exactly 0 and 1 must work: solve the system, don't divide by a"),
     ])
 
@@ -82,9 +61,9 @@ def check_beta(fn: Callable) -> None:
     """``fn(a, k, j, b)`` must return beta_{k,j}, the product of the whole-tile decays strictly between j < k."""
     exercise = "beta"
     b, k, j = 4, 3, 0
-    a = _decays(5 * b, seed=5)
+    a = decays_with_zeros_and_ones(5 * b, seed=5)
     c = a.reshape(-1, b).prod(-1)
-    _name_the_mistake(exercise, _as_number(fn), (a, k, j, b), c[j + 1 : k].prod().item(), [
+    name_the_mistake(exercise, _as_number(fn), (a, k, j, b), c[j + 1 : k].prod().item(), [
         (c[j : k + 1].prod().item(), "you included both tiles j and k; beta_{k,j} covers the tiles strictly between"),
         (c[j:k].prod().item(), "you included tile j; its part of the product is r_j, beta starts at tile j + 1"),
         (c[j + 1 : k + 1].prod().item(),
@@ -92,7 +71,7 @@ def check_beta(fn: Callable) -> None:
         (a[j + 1 : k].prod().item(),
          "k and j are tile indices, not positions: tile l covers positions l*b ... l*b + b - 1"),
     ])
-    zero_in_tile_1 = _decays(48, seed=6, zeros=(20,))  # b = 16: position 20 lies in tile 1
+    zero_in_tile_1 = decays_with_zeros_and_ones(48, seed=6, zeros=(20,))  # b = 16: position 20 lies in tile 1
     cases = [
         ((a, k, j, b), ""),
         ((a, 2, 1, b), "adjacent tiles: nothing lies strictly between, and the empty product is 1"),
@@ -123,6 +102,6 @@ def check_block_rank(fn: Callable) -> None:
     ]
     cases = []
     for position, hint in zero_at:
-        a = _decays(5 * b, seed=7, zeros=() if position is None else (position,))
+        a = decays_with_zeros_and_ones(5 * b, seed=7, zeros=() if position is None else (position,))
         cases.append(Case((a, k, j, b), _block_rank(a, k, j, b), hint=hint))
     run_cases(exercise, _as_number(fn), cases)

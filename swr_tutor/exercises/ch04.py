@@ -11,8 +11,7 @@ import torch
 from .. import blocked, windows
 from ..recurrence import reference_scan, transfer_operator
 from ..swr import swr_mask
-from . import Case, run_cases
-from .ch02 import _decays, _name_the_mistake
+from . import Case, decays_with_zeros_and_ones, name_the_mistake, run_cases
 
 
 def _inputs(T: int, D: int, seed: int) -> torch.Tensor:
@@ -32,8 +31,8 @@ def _passes_with(a: torch.Tensor, x: torch.Tensor, b: int, carry: Callable) -> t
 def check_two_pass(fn: Callable) -> None:
     """``fn(a, x, b)`` with a (T,), x (T, D), T a multiple of b, must return B2P's y (T, D) for tiles of b."""
     exercise = "two_pass"
-    a, x, b = _decays(16, seed=1), _inputs(16, 3, seed=2), 4
-    _name_the_mistake(exercise, fn, (a, x, b), windows.swr_operator(a, b) @ x, [
+    a, x, b = decays_with_zeros_and_ones(16, seed=1), _inputs(16, 3, seed=2), 4
+    name_the_mistake(exercise, fn, (a, x, b), windows.swr_operator(a, b) @ x, [
         (reference_scan(a, x),
          "you carried the corrected last row y_{k-1}[b-1]: that runs the exact carrier system, one tile after "
          "another. B2P carries the previous tile's LOCAL last row w_{k-1}[b-1], so every tile's pass 2 needs only "
@@ -45,7 +44,7 @@ def check_two_pass(fn: Callable) -> None:
         (_passes_with(a, x, b, lambda g, w_previous: g[:, None] * w_previous[0]),
          "the carry is the previous tile's LAST row w_{k-1}[b-1], the state at the end of that tile"),
     ])
-    with_zeros = _decays(48, seed=3, zeros=(5, 20, 33), ones=(16, 40))
+    with_zeros = decays_with_zeros_and_ones(48, seed=3, zeros=(5, 20, 33), ones=(16, 40))
     run_cases(exercise, fn, [
         Case((a, x, b), windows.swr_operator(a, b) @ x),
         Case((with_zeros, _inputs(48, 2, seed=4), 16), windows.swr_operator(with_zeros, 16) @ _inputs(48, 2, seed=4),
@@ -66,7 +65,7 @@ def check_smallest_tile(fn: Callable) -> None:
     """``fn(a_max, tolerance)`` must return the smallest b >= 1 with a_max^(b+1) / (1 - a_max) <= tolerance."""
     exercise = "smallest_tile"
     a_max, tolerance = 0.9, 1e-2
-    _name_the_mistake(exercise, fn, (a_max, tolerance), _smallest_tile(a_max, tolerance), [
+    name_the_mistake(exercise, fn, (a_max, tolerance), _smallest_tile(a_max, tolerance), [
         (_smallest_tile(a_max, tolerance, lambda a, b: a**b / (1 - a)),
          "one too many: the nearest input SWR drops is b + 1 steps back, so the bound has a_max^(b+1), not a_max^b"),
         (_smallest_tile(a_max, tolerance, lambda a, b: a ** (b + 1)),
@@ -111,7 +110,7 @@ def check_swr_is_exact(fn: Callable) -> None:
                      "reach back past their window"),
     ]
     run_cases(exercise, _as_bool(fn), [
-        *(Case((_decays(T, seed=6, zeros=zeros), b), _exact(_decays(T, seed=6, zeros=zeros), b), hint=hint)
+        *(Case((decays_with_zeros_and_ones(T, seed=6, zeros=zeros), b), _exact(decays_with_zeros_and_ones(T, seed=6, zeros=zeros), b), hint=hint)
           for zeros, hint in cases),
-        Case((_decays(8, seed=7), 4), True, hint="with two tiles the window holds the whole sequence"),
+        Case((decays_with_zeros_and_ones(8, seed=7), 4), True, hint="with two tiles the window holds the whole sequence"),
     ])
