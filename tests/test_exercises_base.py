@@ -46,3 +46,13 @@ def test_a_notebook_shows_only_the_message():
 
     shown = _show_message_only(Shell(), ExerciseError, ExerciseError("squares: case 1: wrong"), None)
     assert shown == published[0] == ["ExerciseError: squares: case 1: wrong"]
+
+
+def test_converted_results_compare_as_numbers():
+    from swr_tutor.exercises import as_number, converted
+
+    def third(v):
+        return torch.tensor([v / 3])
+
+    assert converted(third, as_number)(3.0) == 1.0 and converted(third, as_number).__name__ == "third"
+    assert as_number(torch.zeros(2)).shape == (2,) and as_number("text") == "text"

@@ -4,6 +4,7 @@ A checker calls the reader's function on a few cases and either prints one line 
 ``ExerciseError`` saying which case failed, what was expected and what came back.
 Chapter modules: ``swr_tutor.exercises.ch01`` and so on.
 """
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -105,3 +106,17 @@ def name_the_mistake(exercise: str, fn: Callable, args: tuple, expected, mistake
     for wrong, explanation in mistakes:
         if _close(got, wrong, 1e-10, 1e-8):
             raise ExerciseError(f"{exercise}: {explanation}")
+
+
+def converted(fn: Callable, convert: Callable) -> Callable:
+    """fn whose result goes through ``convert`` before it is compared (e.g. a one-element tensor to a number)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return convert(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def as_number(value):
+    """A one-element tensor as a Python number; anything else unchanged."""
+    return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value

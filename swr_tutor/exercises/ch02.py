@@ -10,21 +10,11 @@ import torch
 
 from .. import blocked
 from ..recurrence import reference_scan, transfer_operator
-from . import Case, decays_with_zeros_and_ones, name_the_mistake, run_cases
+from . import as_number, Case, converted, decays_with_zeros_and_ones, name_the_mistake, run_cases
 
 
 def _inputs(T: int, seed: int) -> torch.Tensor:
     return torch.randn(T, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-
-
-def _as_number(fn: Callable) -> Callable:
-    """fn with a one-element tensor result turned into a Python number."""
-    @functools.wraps(fn)
-    def wrapper(*args):
-        got = fn(*args)
-        return got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
-
-    return wrapper
 
 
 def _unit_lower(a: torch.Tensor, sub_diagonal: torch.Tensor, sign: float = -1.0, offset: int = -1) -> torch.Tensor:
@@ -63,7 +53,7 @@ def check_beta(fn: Callable) -> None:
     b, k, j = 4, 3, 0
     a = decays_with_zeros_and_ones(5 * b, seed=5)
     c = a.reshape(-1, b).prod(-1)
-    name_the_mistake(exercise, _as_number(fn), (a, k, j, b), c[j + 1 : k].prod().item(), [
+    name_the_mistake(exercise, converted(fn, as_number), (a, k, j, b), c[j + 1 : k].prod().item(), [
         (c[j : k + 1].prod().item(), "you included both tiles j and k; beta_{k,j} covers the tiles strictly between"),
         (c[j:k].prod().item(), "you included tile j; its part of the product is r_j, beta starts at tile j + 1"),
         (c[j + 1 : k + 1].prod().item(),
@@ -79,7 +69,7 @@ def check_beta(fn: Callable) -> None:
         ((zero_in_tile_1, 2, 0, 16), "a zero decay inside a tile between j and k makes beta exactly 0"),
         ((zero_in_tile_1, 2, 1, 16), "the zero is in tile j here: it belongs to r_j, not to beta"),
     ]
-    run_cases(exercise, _as_number(fn), [Case(args, blocked.beta(*args).item(), hint=hint) for args, hint in cases])
+    run_cases(exercise, converted(fn, as_number), [Case(args, blocked.beta(*args).item(), hint=hint) for args, hint in cases])
 
 
 def _block_rank(a: torch.Tensor, k: int, j: int, b: int) -> int:
@@ -104,4 +94,4 @@ def check_block_rank(fn: Callable) -> None:
     for position, hint in zero_at:
         a = decays_with_zeros_and_ones(5 * b, seed=7, zeros=() if position is None else (position,))
         cases.append(Case((a, k, j, b), _block_rank(a, k, j, b), hint=hint))
-    run_cases(exercise, _as_number(fn), cases)
+    run_cases(exercise, converted(fn, as_number), cases)

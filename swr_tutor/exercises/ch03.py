@@ -1,24 +1,18 @@
 """Checkers for chapter 03, parallel scans: the operator, Hillis-Steele's work, the block scan's fix-up."""
-import functools
 from collections.abc import Callable
 
 import torch
 
 from .. import scans
 from ..recurrence import reference_scan
-from . import Case, run_cases
+from . import Case, converted, run_cases
 
 
-def _as_pair_tensor(fn: Callable) -> Callable:
-    """fn with its (a, x) result stacked into one float64 tensor, so that pairs of numbers or of tensors compare."""
-    @functools.wraps(fn)
-    def wrapper(*args):
-        got = fn(*args)
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise TypeError(f"return the pair (a, x) as a tuple, got {type(got).__name__}")
-        return torch.stack([torch.as_tensor(part, dtype=torch.float64) for part in got])
-
-    return wrapper
+def _pair_tensor(got):
+    """The (a, x) result stacked into one float64 tensor, so that pairs of numbers or of tensors compare."""
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise TypeError(f"return the pair (a, x) as a tuple, got {type(got).__name__}")
+    return torch.stack([torch.as_tensor(part, dtype=torch.float64) for part in got])
 
 
 def _pair(a, x) -> torch.Tensor:
@@ -31,7 +25,7 @@ def check_combine(fn: Callable) -> None:
     generator = torch.Generator().manual_seed(0)
     a1, a2 = torch.rand(2, 4, generator=generator, dtype=torch.float64)
     x1, x2 = torch.randn(2, 4, generator=generator, dtype=torch.float64)
-    run_cases("combine", _as_pair_tensor(fn), [
+    run_cases("combine", converted(fn, _pair_tensor), [
         Case(((0.5, 1.0), (0.25, 2.0)), _pair(0.125, 2.25), hint=order_hint),
         Case(((1.0, 0.0), (0.5, 3.0)), _pair(0.5, 3.0), hint="(1, 0) is the identity: it changes nothing"),
         Case(((0.5, 3.0), (1.0, 0.0)), _pair(0.5, 3.0), hint="(1, 0) is the identity on the right too"),

@@ -3,7 +3,6 @@ when the jagged window is exact.
 
 As in chapter 02, a checker first names a known mistake when the reader's answer reproduces it, then runs the cases.
 """
-import functools
 from collections.abc import Callable
 
 import torch
@@ -11,7 +10,7 @@ import torch
 from .. import blocked, windows
 from ..recurrence import reference_scan, transfer_operator
 from ..swr import swr_mask
-from . import Case, decays_with_zeros_and_ones, name_the_mistake, run_cases
+from . import Case, converted, decays_with_zeros_and_ones, name_the_mistake, run_cases
 
 
 def _inputs(T: int, D: int, seed: int) -> torch.Tensor:
@@ -86,14 +85,9 @@ def _exact(a: torch.Tensor, b: int) -> bool:
     return bool((transfer_operator(a)[~swr_mask(a.shape[-1], b)] == 0).all())
 
 
-def _as_bool(fn: Callable) -> Callable:
-    """fn with a one-element tensor result turned into a Python bool."""
-    @functools.wraps(fn)
-    def wrapper(*args):
-        got = fn(*args)
-        return bool(got) if isinstance(got, torch.Tensor) and got.numel() == 1 else got
-
-    return wrapper
+def _as_bool(value):
+    """A one-element tensor as a Python bool; anything else unchanged."""
+    return bool(value) if isinstance(value, torch.Tensor) and value.numel() == 1 else value
 
 
 def check_swr_is_exact(fn: Callable) -> None:
@@ -109,7 +103,7 @@ def check_swr_is_exact(fn: Callable) -> None:
         ((5, 9, 18), "tile 3 holds no zero (and a_16, the first decay of tile 4, is not 0): the rows of tile 4 "
                      "reach back past their window"),
     ]
-    run_cases(exercise, _as_bool(fn), [
+    run_cases(exercise, converted(fn, _as_bool), [
         *(Case((decays_with_zeros_and_ones(T, seed=6, zeros=zeros), b), _exact(decays_with_zeros_and_ones(T, seed=6, zeros=zeros), b), hint=hint)
           for zeros, hint in cases),
         Case((decays_with_zeros_and_ones(8, seed=7), 4), True, hint="with two tiles the window holds the whole sequence"),

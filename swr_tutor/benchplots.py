@@ -1,0 +1,222 @@
+"""Pictures and tables of stored benchmark results (book/data/*.json), for the chapters and the benchmarks appendix.
+
+A record is what ``swr_tutor.bench.common.load_results`` returns: ``{"suite", "command", "environment",
+"rows": [Row, ...]}``. Every row has a shape (a dict such as ``{"B": 8, "H": 16, "T": 8192, "D": 64}``), a name
+and a time ``ms`` (None when the configuration did not run; its ``note`` says why) and a ``ratio`` to the
+suite's calibration row of the same shape (the copy roofline for memory-bound kernels).
+
+These functions only read stored numbers: nothing here measures anything.
+"""
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.patches import Rectangle
+
+from .bench.common import ROOT, load_results
+from .plotting import COLORS
+
+# Where the stored results live when swr_tutor was installed without the repository (on Colab): the same
+# repository and branch as the chapters' setup cell (a test keeps this in step with _config.yml).
+DATA_URL = "https://raw.githubusercontent.com/swr-tutor/swr-tutor/main/book/data/"
+CALIBRATION_PREFIX = "copy roofline"
+# Rows whose name starts with one of these are the book's own kernels (drawn in the kernel colour).
+OURS_PREFIX = "ours"
+_OURS_HATCHES = (None, "//", "..", "xx")  # the book's rows share one colour and differ by hatching
+_PEER_SHADES = ("#4d4d4d", "#7f7f7f", "#a6a6a6", "#5b7fa6", "#8fa9c4", "#b58b5a", "#d0b48f", "#6b8e6b")
+
+
+def load_book_data(name: str, *, data_dir: Path | None = None, url: str = DATA_URL) -> dict:
+    """The stored record book/data/``name`` (a JSON file), from the repository when there is one, else fetched
+    from ``url`` (a copy of swr_tutor installed from git has no book/ folder)."""
+    path = (data_dir or ROOT / "book" / "data") / name
+    if path.is_file():
+        return load_results(path)
+    try:
+        with urllib.request.urlopen(url + name, timeout=30) as response:
+            record = json.loads(response.read().decode())
+    except OSError as e:
+        raise FileNotFoundError(f"load_book_data: {name} is neither in {path.parent} nor at {url + name} "
+                                f"({e}); run the notebook from a clone of the repository") from e
+    cached = Path.home() / ".cache" / "swr_tutor" / name
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(record))
+    return load_results(cached)
+
+
+def shape_key(shape) -> tuple:
+    """A shape dict (or tuple) as a tuple of its values, in the record's order: {"B": 8, "T": 4} -> (8, 4)."""
+    return tuple(shape.values()) if isinstance(shape, dict) else tuple(shape)
+
+
+def shape_label(shape) -> str:
+    """'(B, H, T, D) = (8, 16, 8192, 64)' for a shape dict; '(8, 16, 8192, 64)' for a tuple."""
+    if isinstance(shape, dict):
+        return f"({', '.join(shape)}) = ({', '.join(map(str, shape.values()))})"
+    return str(tuple(shape))
+
+
+def _tick_label(shape: dict) -> str:
+    """Two lines, 'B=8 H=16' over 'T=8192 D=64': fits under a group of bars."""
+    items = [f"{k}={v}" for k, v in shape.items()]
+    half = (len(items) + 1) // 2
+    return " ".join(items[:half]) + "\n" + " ".join(items[half:])
+
+
+def shapes(record: dict) -> list[dict]:
+    """The distinct shapes of a record, in the order they were measured."""
+    seen = {}
+    for row in record["rows"]:
+        seen.setdefault(shape_key(row.shape), row.shape)
+    return list(seen.values())
+
+
+def names(record: dict, *, calibration: bool = False) -> list[str]:
+    """The distinct row names, in the order they were measured; without the calibration row unless asked."""
+    found = dict.fromkeys(row.name for row in record["rows"])
+    return [n for n in found if calibration or not n.startswith(CALIBRATION_PREFIX)]
+
+
+def find(record: dict, name: str, shape=None):
+    """The row called ``name`` at ``shape`` (a dict or a tuple of its values; any shape if None)."""
+    for row in record["rows"]:
+        if row.name == name and (shape is None or shape_key(row.shape) == shape_key(shape)):
+            return row
+    measured = ", ".join(shape_label(s) for s in shapes(record))
+    raise KeyError(f"find: no row named {name!r} at shape {shape!r} in this record (shapes: {measured}; "
+                   f"names: {names(record, calibration=True)})")
+
+
+def environment_summary(record: dict) -> str:
+    """One line: device, capability, versions and date of a record."""
+    env = record["environment"]
+    date = str(env.get("date", "?"))[:10]
+    return (f"{env.get('device', '?')} (sm {env.get('capability', '?')}), torch {env.get('torch', '?')}, "
+            f"CUDA {env.get('cuda', '?')}, Triton {env.get('triton', '?')}, measured {date}")
+
+
+def _color(name: str, index: int) -> str:
+    if name.startswith(OURS_PREFIX):
+        return COLORS["kernel"]
+    return _PEER_SHADES[index % len(_PEER_SHADES)]
+
+
+def plot_ratios(record: dict, ax, *, names_shown: list[str] | None = None, value: str = "ratio",
+                log: bool = True, legend: bool = True):
+    """Grouped bars: one group per shape, one bar per row name, height ``value`` ("ratio" or "ms").
+
+    The calibration row (ratio 1) is drawn as a line across the axis instead of a bar; rows that did not run
+    get a small 'x' at the bottom of their slot (one legend entry says what it means). Returns ``{name: [bar or None per shape]}``.
+    """
+    if value not in ("ratio", "ms"):
+        raise ValueError(f"plot_ratios: value must be 'ratio' or 'ms', got {value!r}")
+    shown = names_shown if names_shown is not None else names(record)
+    groups = shapes(record)
+    width = 0.8 / max(len(shown), 1)
+    bars, peer_index, ours_index = {}, 0, 0
+    for i, name in enumerate(shown):
+        ours = name.startswith(OURS_PREFIX)
+        color = _color(name, peer_index)
+        hatch = _OURS_HATCHES[ours_index % len(_OURS_HATCHES)] if ours else None
+        peer_index += not ours
+        ours_index += ours
+        bars[name], labelled = [], False
+        for g, shape in enumerate(groups):
+            row = find(record, name, shape)
+            height = getattr(row, value)
+            position = g - 0.4 + (i + 0.5) * width
+            if height is None:  # did not run: an x at the foot of its slot
+                ax.plot(position, 0, "x", color=color, transform=ax.get_xaxis_transform(), clip_on=False,
+                        label="x: did not run (see the row's note)")
+                bars[name].append(None)
+            else:
+                bars[name].append(ax.bar(position, height, width, color=color, hatch=hatch,
+                                         edgecolor="white" if hatch else None, label=None if labelled else name)[0])
+                labelled = True
+    if value == "ratio":
+        ax.axhline(1.0, color=COLORS["highlight"], lw=1, ls="--", label="copy roofline (1)")
+        ax.set_ylabel("time / copy roofline")
+    else:
+        ax.set_ylabel("ms")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xticks(range(len(groups)), [_tick_label(s) for s in groups], fontsize=8)
+    ax.grid(False, axis="x")
+    if legend:
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        unique = {k: v for k, v in unique.items() if not k.startswith("x:")} | \
+                 {k: v for k, v in unique.items() if k.startswith("x:")}  # the x's meaning last
+        ax.legend(unique.values(), unique.keys(), fontsize=7, ncols=3, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.18))
+    return bars
+
+
+def markdown_table(record: dict, *, value: str = "ratio", names_shown: list[str] | None = None,
+                   spec: str = ".2f") -> str:
+    """A Markdown table: one line per row name, one column per shape, cells ``value`` (missing: 'n/a')."""
+    if value not in ("ratio", "ms", "gbps", "tflops", "max_rel_err"):
+        raise ValueError(f"markdown_table: value must be a numeric Row field, got {value!r}")
+    shown = names_shown if names_shown is not None else names(record, calibration=True)
+    groups = shapes(record)
+    lines = ["| | " + " | ".join(shape_label(shape_key(s)) for s in groups) + " |",
+             "|:---|" + "---:|" * len(groups)]
+    for name in shown:
+        cells = []
+        for shape in groups:
+            number = getattr(find(record, name, shape), value)
+            cells.append("n/a" if number is None else format(number, spec))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _setting(row, key: str) -> int:
+    if key in row.extra:
+        return int(row.extra[key])
+    match = re.search(rf"{key}=(\d+)", row.name)
+    if not match:
+        raise ValueError(f"tuning_grid: row {row.name!r} does not say its {key}")
+    return int(match.group(1))
+
+
+def tuning_grid(record: dict, pass_name: str, *, value: str = "ratio") -> tuple[list[int], list[int], np.ndarray]:
+    """(block_ts, warps, grid) of a launch-setting sweep: grid[i, j] = ``value`` of ``pass_name`` ("forward"
+    or "backward") at block_ts[i] and warps[j] (NaN where not measured)."""
+    rows = [row for row in record["rows"] if row.name.startswith(f"{pass_name} ")]
+    if not rows:
+        raise ValueError(f"tuning_grid: no rows for the pass {pass_name!r} (names start with 'forward' or 'backward')")
+    block_ts = sorted({_setting(row, "block_t") for row in rows})
+    warps = sorted({_setting(row, "num_warps") for row in rows})
+    grid = np.full((len(block_ts), len(warps)), np.nan)
+    for row in rows:
+        number = getattr(row, value)
+        if number is not None:
+            grid[block_ts.index(_setting(row, "block_t")), warps.index(_setting(row, "num_warps"))] = number
+    return block_ts, warps, grid
+
+
+def plot_tuning(record: dict, axes, *, passes: tuple[str, ...] = ("forward", "backward")):
+    """One heat map per pass of the ratio to the copy roofline over block_t x num_warps, values written in,
+    the best setting of each pass outlined."""
+    images = []
+    for ax, pass_name in zip(np.atleast_1d(axes), passes):
+        block_ts, warps, grid = tuning_grid(record, pass_name)
+        norm = LogNorm(vmin=min(1.0, np.nanmin(grid)), vmax=max(2.0, np.nanmax(grid)))
+        image = ax.imshow(grid, cmap="Greens_r", norm=norm)
+        best = np.unravel_index(np.nanargmin(grid), grid.shape)
+        for (i, j), number in np.ndenumerate(grid):
+            dark = not np.isnan(number) and norm(number) < 0.4
+            ax.text(j, i, "n/a" if np.isnan(number) else f"{number:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black", fontweight="bold" if (i, j) == best else None)
+        ax.add_patch(Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, lw=2, edgecolor=COLORS["highlight"]))
+        ax.set_xticks(range(len(warps)), warps)
+        ax.set_yticks(range(len(block_ts)), block_ts)
+        ax.set_xlabel("num_warps")
+        ax.set_ylabel("block_t (positions per program)")
+        ax.set_title(f"{pass_name}: time / copy")
+        ax.grid(False)
+        images.append(image)
+    return images
