@@ -256,21 +256,38 @@ class Tiles:
 
 @dataclass(frozen=True)
 class KernelConfig:
+    """Tiles of the forward and of the backward kernels for dq, for the outer keys' gradients and for the inner
+    keys' gradients. With one token per program, ``merge_outer_gradients`` computes the outer keys' two
+    gradients in one pass (GRAD_KA_VA) instead of two."""
+
     forward: Tiles
-    rows_backward: Tiles
+    query_backward: Tiles
+    outer_backward: Tiles
     inner_backward: Tiles
+    merge_outer_gradients: bool = True
 
 
-INTERPRETER_CONFIG = KernelConfig(Tiles(32, 32), Tiles(32, 32), Tiles(32, 32))
-SMALL_GPU_CONFIG = KernelConfig(Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2))  # T4 and friends
-HOPPER_CONFIG = KernelConfig(Tiles(128, 64, 8, 2), Tiles(64, 64, 4, 2), Tiles(64, 64, 4, 2))
+def _uniform(tiles: Tiles) -> KernelConfig:
+    return KernelConfig(tiles, tiles, tiles, tiles)
 
 
-def default_config(device: torch.device) -> KernelConfig:
-    """Tiles for the machine: small ones for the interpreter and older GPUs, tuned ones on Hopper."""
+INTERPRETER_CONFIG = _uniform(Tiles(32, 32))
+SMALL_GPU_CONFIG = _uniform(Tiles(64, 32, 4, 2))  # T4 and friends
+# Chosen on an H100 by swr_tutor.bench.simplicial.sweep (bf16, D = 128; 4 warps beat 8 in most kernels).
+# Wide GQA groups (16+ query heads per key/value head) fill the 64 rows with one token's heads.
+HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 16, 4, 2))
+HOPPER_WIDE_GQA_CONFIG = KernelConfig(Tiles(64, 64, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 8, 2),
+                                      Tiles(32, 32, 4, 2))
+
+
+def default_config(device: torch.device, group: int = 1) -> KernelConfig:
+    """Tiles for the machine and the GQA group size (query heads per key/value head): small ones for the
+    interpreter and older GPUs, tuned ones on Hopper."""
     if device.type != "cuda":
         return INTERPRETER_CONFIG
-    return HOPPER_CONFIG if torch.cuda.get_device_capability(device)[0] >= 9 else SMALL_GPU_CONFIG
+    if torch.cuda.get_device_capability(device)[0] < 9:
+        return SMALL_GPU_CONFIG
+    return HOPPER_WIDE_GQA_CONFIG if group >= 16 else HOPPER_CONFIG
 
 
 @dataclass(frozen=True)
@@ -340,7 +357,7 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
     Inputs as ``two_simplicial_attention`` (unchecked here), on CUDA or, under the interpreter, on the CPU.
     """
     problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
-    tiles = (config or default_config(q.device)).forward
+    tiles = (config or default_config(q.device, q.shape[2] // k1.shape[2])).forward
     c = problem.constants
     B, T, Hq, D = q.shape
     block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
@@ -357,7 +374,7 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
                     config: KernelConfig | None = None) -> tuple[torch.Tensor, ...]:
     """(dq, dk1, dk2, dv1, dv2) for the gradient ``dout`` of ``out``, by the three backward kernels."""
     problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
-    config = config or default_config(q.device)
+    config = config or default_config(q.device, q.shape[2] // k1.shape[2])
     c = problem.constants
     B, T, Hq, D = q.shape
     Hkv = k1.shape[2]
@@ -366,15 +383,19 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
     inputs = (*problem.factors, problem.va, problem.kb, problem.vb, dout, lse, delta)
     scalars = (T, Hq, Hkv, problem.w_a, problem.w_b, _scale_log2(D), logit_scale(D))
 
-    grads = {}
-    rows = config.rows_backward
-    block_t = _tokens_per_program(rows.rows, c["GROUP_PAD"])
-    for name, grad_of, like in (("q", kernels.GRAD_Q, problem.q), ("ka", kernels.GRAD_KA, problem.va),
-                                ("va", kernels.GRAD_VA, problem.va)):
-        grads[name] = torch.empty_like(like)
+    grads = {"q": torch.empty_like(problem.q), "ka": torch.empty_like(problem.va), "va": torch.empty_like(problem.va)}
+    query_tokens = _tokens_per_program(config.query_backward.rows, c["GROUP_PAD"])
+    outer_tokens = _tokens_per_program(config.outer_backward.rows, c["GROUP_PAD"])
+    launches = [(kernels.GRAD_Q, "q", "q", query_tokens, config.query_backward)]
+    if outer_tokens == 1 and config.merge_outer_gradients:
+        launches.append((kernels.GRAD_KA_VA, "ka", "va", outer_tokens, config.outer_backward))
+    else:
+        launches += [(kernels.GRAD_KA, "ka", "ka", outer_tokens, config.outer_backward),
+                     (kernels.GRAD_VA, "va", "va", outer_tokens, config.outer_backward)]
+    for grad_of, name, second_name, block_t, tiles in launches:
         kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](
-            *inputs, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=rows.block,
-            num_warps=rows.num_warps, num_stages=rows.num_stages, **c)
+            *inputs, grads[name], grads[second_name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t,
+            BLOCK_K=tiles.block, num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
 
     inner = config.inner_backward
     grads["kb"], grads["vb"] = torch.empty_like(problem.kb), torch.empty_like(problem.vb)
