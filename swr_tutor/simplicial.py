@@ -25,7 +25,7 @@ cut into chunks of queries), ``dense_reference`` the same definition over all T^
 "by hand" version), ``forward_flops`` the cost convention of the benchmarks.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import triton
@@ -257,14 +257,12 @@ class Tiles:
 @dataclass(frozen=True)
 class KernelConfig:
     """Tiles of the forward and of the backward kernels for dq, for the outer keys' gradients and for the inner
-    keys' gradients. With one token per program, ``merge_outer_gradients`` computes the outer keys' two
-    gradients in one pass (GRAD_KA_VA) instead of two."""
+    keys' gradients."""
 
     forward: Tiles
     query_backward: Tiles
     outer_backward: Tiles
     inner_backward: Tiles
-    merge_outer_gradients: bool = True
 
 
 def _uniform(tiles: Tiles) -> KernelConfig:
@@ -273,11 +271,11 @@ def _uniform(tiles: Tiles) -> KernelConfig:
 
 INTERPRETER_CONFIG = _uniform(Tiles(32, 32))
 SMALL_GPU_CONFIG = _uniform(Tiles(64, 32, 4, 2))  # T4 and friends
-# Chosen on an H100 by swr_tutor.bench.simplicial.sweep (bf16, D = 128; 4 warps beat 8 in most kernels).
-# Wide GQA groups (16+ query heads per key/value head) fill the 64 rows with one token's heads.
-HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 16, 4, 2))
-HOPPER_WIDE_GQA_CONFIG = KernelConfig(Tiles(64, 64, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 8, 2),
-                                      Tiles(32, 32, 4, 2))
+# Chosen on an H100 by swr_tutor.bench.simplicial.sweep (bf16, D = 128; 4 warps beat 8 in every kernel).
+# Wide GQA groups (16+ query heads per key/value head) fill the 64 rows with one token's heads; their
+# inner-key backward takes 32 keys per program.
+HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2))
+HOPPER_WIDE_GQA_CONFIG = replace(HOPPER_CONFIG, inner_backward=Tiles(32, 32, 4, 2))
 
 
 def default_config(device: torch.device, group: int = 1) -> KernelConfig:
@@ -372,7 +370,11 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
 
 def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determinant: bool = False,
                     config: KernelConfig | None = None) -> tuple[torch.Tensor, ...]:
-    """(dq, dk1, dk2, dv1, dv2) for the gradient ``dout`` of ``out``, by the three backward kernels."""
+    """(dq, dk1, dk2, dv1, dv2) for the gradient ``dout`` of ``out`` (and ``lse``) from ``triton_forward``.
+
+    Four launches, each writing the rows its programs own: dq, the outer keys' dk and dv (rows_backward_kernel
+    three times), the inner keys' dk and dv (inner_backward_kernel).
+    """
     problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
     config = config or default_config(q.device, q.shape[2] // k1.shape[2])
     c = problem.constants
@@ -383,19 +385,15 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
     inputs = (*problem.factors, problem.va, problem.kb, problem.vb, dout, lse, delta)
     scalars = (T, Hq, Hkv, problem.w_a, problem.w_b, _scale_log2(D), logit_scale(D))
 
-    grads = {"q": torch.empty_like(problem.q), "ka": torch.empty_like(problem.va), "va": torch.empty_like(problem.va)}
-    query_tokens = _tokens_per_program(config.query_backward.rows, c["GROUP_PAD"])
-    outer_tokens = _tokens_per_program(config.outer_backward.rows, c["GROUP_PAD"])
-    launches = [(kernels.GRAD_Q, "q", "q", query_tokens, config.query_backward)]
-    if outer_tokens == 1 and config.merge_outer_gradients:
-        launches.append((kernels.GRAD_KA_VA, "ka", "va", outer_tokens, config.outer_backward))
-    else:
-        launches += [(kernels.GRAD_KA, "ka", "ka", outer_tokens, config.outer_backward),
-                     (kernels.GRAD_VA, "va", "va", outer_tokens, config.outer_backward)]
-    for grad_of, name, second_name, block_t, tiles in launches:
+    grads = {}
+    for name, grad_of, like, tiles in (("q", kernels.GRAD_Q, problem.q, config.query_backward),
+                                       ("ka", kernels.GRAD_KA, problem.va, config.outer_backward),
+                                       ("va", kernels.GRAD_VA, problem.va, config.outer_backward)):
+        grads[name] = torch.empty_like(like)
+        block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
         kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](
-            *inputs, grads[name], grads[second_name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t,
-            BLOCK_K=tiles.block, num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
+            *inputs, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=tiles.block,
+            num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
 
     inner = config.inner_backward
     grads["kb"], grads["vb"] = torch.empty_like(problem.kb), torch.empty_like(problem.vb)

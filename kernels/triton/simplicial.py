@@ -63,8 +63,8 @@ With dO the gradient of the output, Δ_i = <dO_i, out_i>, P = exp2(S - lse) reco
 
 the five gradients are sums over the triples (i, j, c) in the window:
 
-    dq_i  = s sum_t d<u, g>/dq            da_j = s sum_(i - t = j) d<u, g>/da         dva_j = sum_(i - t = j) dO_i ⊙ (P @ vb)
-    db_c  = s sum_(i, t) dS u             dvb_c = sum_(i, t) P (dO_i ⊙ va_j)
+    dq_i = s sum_t d<u, g>/dq          da_j = s sum_(i - t = j) d<u, g>/da     dva_j = sum_(i - t = j) dO_i ⊙ (P @ vb)
+    db_c = s sum_(i, t) dS u           dvb_c = sum_(i, t) P (dO_i ⊙ va_j)
 
 Each gradient is written by the kernel whose programs own its rows, so no two programs write one row and no
 atomics are needed:
@@ -72,13 +72,12 @@ atomics are needed:
     (S, dP, g); dq += pair(a, g) once per t.
   * rows_backward_kernel, GRAD_OF = GRAD_KA / GRAD_VA: rows = outer keys j, and the query at offset t is i = j + t;
     GRAD_KA needs S, dP, g (3 products), GRAD_VA only S and P @ vb (2). The GQA heads are summed at the end.
-    With one token per program (BLOCK_T = 1) GRAD_KA_VA does both in one pass (4 products): it sums the heads
-    after every t, so its per-token accumulators are single rows and g and P @ vb fit beside each other.
   * inner_backward_kernel: rows = a block of inner keys c, columns = (query, head) pairs of the queries that see
     it, for every t: S^T, dP^T, then db += dS^T @ u and dvb += P^T @ (dO ⊙ va) (4 products).
 Splitting the outer keys' two gradients keeps every program at two M x D accumulators (registers); the price is
-12 block products per (query, t, block) against the 7 of a single pass (10 with GRAD_KA_VA), i.e. a backward of
-6 (5) forward's worth.
+12 block products per (query, t, block) against the 7 of a single pass, i.e. a backward of 6 forward's worth.
+(One pass for both outer-key gradients, the GQA heads summed after every t, was measured on an H100: its
+register spills cost what the saved product gains, and more at (w1, w2) = (128, 128).)
 
 Numerics: the MMA operands are in DOT, the inputs' dtype (bf16/fp16 on a GPU; the launcher hands the interpreter
 fp32 copies of bf16 inputs, whose arithmetic it gets wrong), and accumulate in ACC (fp32, fp64 for fp64 inputs).
@@ -91,7 +90,6 @@ import triton.language as tl
 GRAD_Q = tl.constexpr(0)
 GRAD_KA = tl.constexpr(1)
 GRAD_VA = tl.constexpr(2)
-GRAD_KA_VA = tl.constexpr(3)  # both outer-key gradients at once: one token per program (BLOCK_T = 1) only
 NO_SCORE_YET = tl.constexpr(-1.0e30)  # the running max before any key: finite, so that exp2(m - m_new) is 1, not NaN
 
 
@@ -268,10 +266,10 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ
 # ---- backward: rows own queries (dq) or outer keys (da, dva) ---------------------------------------------------------
 
 @triton.jit
-def _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, acc_g, acc_r, d,
-                         WANTS_G: tl.constexpr, WANTS_R: tl.constexpr, BLOCK_K: tl.constexpr,
-                         HEAD_DIM: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
-    # One block of inner keys: acc_g += dS @ kb (g, the gradient of u) and/or acc_r += P @ vb.
+def _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, acc_t, d,
+                         GRAD_OF: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+    # One block of inner keys: acc_t += dS @ kb (g, the gradient of u) or, for GRAD_VA, P @ vb.
     c = c0 + tl.arange(0, BLOCK_K)
     key_rows = _key_rows(b, h, c, T, HKV)
     kb = _load_tile(KB, key_rows, c < T, d, HEAD_DIM)
@@ -279,28 +277,23 @@ def _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, 
     p = tl.exp2(_dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2 - lse[:, None])  # (M, BLOCK_K)
     if MASKED:
         p = tl.where(_visible(i[:, None], c[None, :], t, W_B), p, 0.0)
-    if WANTS_R:
-        acc_r = _dot(p, vb, acc_r, DOT, ACC)
-    if WANTS_G:
+    if GRAD_OF == GRAD_VA:
+        return _dot(p, vb, acc_t, DOT, ACC)
+    else:
         ds = p * (_dot(w, tl.trans(vb), None, DOT, ACC) - delta[:, None])
-        acc_g = _dot(ds, kb, acc_g, DOT, ACC)
-    return acc_g, acc_r
+        return _dot(ds, kb, acc_t, DOT, ACC)
 
 
 @triton.jit
-def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, DELTA, GRAD, GRAD_VA_OUT, T, HQ,
-                         HKV, W_A, W_B, scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr,
-                         GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr,
-                         HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr,
-                         Q_FIRST: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
-    # GRAD (B, T, HQ, HEAD_DIM) for GRAD_Q, else (B, T, HKV, HEAD_DIM); GRAD_VA_OUT: dva for GRAD_KA_VA (unused
-    # otherwise); DO like Q; LSE, DELTA (B, T, HQ) in ACC. Grid: (cdiv(T, BLOCK_T), B * HKV).
-    # Rows own tokens p: queries (GRAD_Q) or outer keys (GRAD_KA, GRAD_VA, GRAD_KA_VA).
+def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, DELTA, GRAD, T, HQ, HKV, W_A, W_B,
+                         scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
+                         BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
+                         DOT: tl.constexpr, ACC: tl.constexpr):
+    # GRAD (B, T, HQ, HEAD_DIM) for GRAD_Q, else (B, T, HKV, HEAD_DIM); DO like Q; LSE, DELTA (B, T, HQ) in ACC.
+    # Grid: (cdiv(T, BLOCK_T), B * HKV). Rows own tokens p: queries (GRAD_Q) or outer keys (GRAD_KA, GRAD_VA).
     OWN_QUERIES: tl.constexpr = GRAD_OF == GRAD_Q
     OWN_FIRST_FACTOR: tl.constexpr = OWN_QUERIES == Q_FIRST
-    WANTS_G: tl.constexpr = GRAD_OF != GRAD_VA
-    WANTS_R: tl.constexpr = (GRAD_OF == GRAD_VA) or (GRAD_OF == GRAD_KA_VA)
-    tl.static_assert(GRAD_OF != GRAD_KA_VA or BLOCK_T == 1, "GRAD_KA_VA sums the heads of one token per step")
     p0 = tl.program_id(0) * BLOCK_T
     b = tl.program_id(1) // HKV
     h = tl.program_id(1) % HKV
@@ -310,9 +303,7 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
     d = tl.arange(0, BLOCK_D)[None, :]
     t_end = tl.minimum(W_A, p0 + BLOCK_T) if OWN_QUERIES else tl.minimum(W_A, T - p0)
 
-    grad = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)  # per row: dq, da or dva
-    token_da = tl.zeros((1, BLOCK_D), ACC)                # GRAD_KA_VA: the token's da and dva, heads summed
-    token_dva = tl.zeros((1, BLOCK_D), ACC)
+    grad = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
     for t in range(0, t_end):
         i = own if OWN_QUERIES else own + t
         i_first = p0 if OWN_QUERIES else p0 + t
@@ -329,55 +320,41 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
         delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
 
-        acc_g = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
-        acc_r = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+        acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
         lo = tl.maximum(0, i_first - W_B + 1)
         hi = tl.minimum(T, i_first + BLOCK_T)
         every_outer_key_exists = t <= p0 if OWN_QUERIES else t >= 0
         start, end = _unmasked_range(lo, i_first + BLOCK_T - W_B, i_first + 1, every_outer_key_exists, BLOCK_K)
         for c0 in range(lo, start, BLOCK_K):
-            acc_g, acc_r = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                                acc_g, acc_r, d, WANTS_G, WANTS_R, BLOCK_K, HEAD_DIM, True, DOT,
-                                                ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, True, DOT, ACC)
         for c0 in range(start, end, BLOCK_K):
-            acc_g, acc_r = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                                acc_g, acc_r, d, WANTS_G, WANTS_R, BLOCK_K, HEAD_DIM, False, DOT,
-                                                ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, False, DOT, ACC)
         for c0 in range(end, hi, BLOCK_K):
-            acc_g, acc_r = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                                acc_g, acc_r, d, WANTS_G, WANTS_R, BLOCK_K, HEAD_DIM, True, DOT,
-                                                ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, True, DOT, ACC)
 
-        if WANTS_G:
-            g_next, g_prev = _neighbours_of(acc_g, d, CHUNKED_DIMS)
-            if OWN_FIRST_FACTOR:
-                own_factor_grad = _pair(y_next, y_prev, g_next, g_prev, d, CHUNKED_DIMS, ACC)  # d<pair(x, y), g>/dx
-            else:
-                own_factor_grad = _pair(g_next, g_prev, x_next, x_prev, d, CHUNKED_DIMS, ACC)  # d<pair(x, y), g>/dy
-        if GRAD_OF == GRAD_KA_VA:
-            token_da += tl.sum(own_factor_grad, axis=0)[None, :]
-            token_dva += tl.sum(do.to(ACC) * acc_r, axis=0)[None, :]
-        elif GRAD_OF == GRAD_VA:
-            grad += do.to(ACC) * acc_r
+        if GRAD_OF == GRAD_VA:
+            grad += do.to(ACC) * acc_t
         else:
-            grad += own_factor_grad
+            g_next, g_prev = _neighbours_of(acc_t, d, CHUNKED_DIMS)
+            if OWN_FIRST_FACTOR:
+                grad += _pair(y_next, y_prev, g_next, g_prev, d, CHUNKED_DIMS, ACC)   # d<pair(x, y), g>/dx
+            else:
+                grad += _pair(g_next, g_prev, x_next, x_prev, d, CHUNKED_DIMS, ACC)   # d<pair(x, y), g>/dy
 
+    if GRAD_OF != GRAD_VA:
+        grad = grad * scale
     if OWN_QUERIES:
         query_rows = _query_rows(b, h, own, heads, T, HQ, GROUP)
-        tl.store(GRAD + query_rows[:, None] * HEAD_DIM + d, (grad * scale).to(GRAD.dtype.element_ty),
+        tl.store(GRAD + query_rows[:, None] * HEAD_DIM + d, grad.to(GRAD.dtype.element_ty),
                  mask=((own < T) & (heads < GROUP))[:, None] & (d < HEAD_DIM))
     else:
         tokens = p0 + tl.arange(0, BLOCK_T)
-        key_offsets = _key_rows(b, h, tokens, T, HKV)[:, None] * HEAD_DIM + d
-        store_mask = (tokens < T)[:, None] & (d < HEAD_DIM)
-        if GRAD_OF == GRAD_KA_VA:
-            tl.store(GRAD + key_offsets, (token_da * scale).to(GRAD.dtype.element_ty), mask=store_mask)
-            tl.store(GRAD_VA_OUT + key_offsets, token_dva.to(GRAD_VA_OUT.dtype.element_ty), mask=store_mask)
-        else:
-            per_token = tl.sum(tl.reshape(grad, (BLOCK_T, GROUP_PAD, BLOCK_D)), axis=1)  # the GQA heads summed
-            if GRAD_OF == GRAD_KA:
-                per_token = per_token * scale
-            tl.store(GRAD + key_offsets, per_token.to(GRAD.dtype.element_ty), mask=store_mask)
+        per_token = tl.sum(tl.reshape(grad, (BLOCK_T, GROUP_PAD, BLOCK_D)), axis=1)   # the GQA heads summed
+        tl.store(GRAD + _key_rows(b, h, tokens, T, HKV)[:, None] * HEAD_DIM + d,
+                 per_token.to(GRAD.dtype.element_ty), mask=(tokens < T)[:, None] & (d < HEAD_DIM))
 
 
 # ---- backward: rows own inner keys (db, dvb) -----------------------------------------------------------------------

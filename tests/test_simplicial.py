@@ -1,0 +1,226 @@
+"""2-simplicial attention: references, the Triton kernels (CPU interpreter; bf16 on a GPU), the determinant form."""
+
+import pytest
+import torch
+
+from swr_tutor import check
+from swr_tutor import simplicial as S
+
+ON_GPU = torch.cuda.is_available()
+
+
+def inputs(B, T, Hq, Hkv, D, dtype=torch.float64, device="cpu", seed=0, requires_grad=False):
+    generator = torch.Generator().manual_seed(seed)
+    shapes = [(B, T, Hq, D)] + [(B, T, Hkv, D)] * 4
+    return [torch.randn(shape, generator=generator, dtype=torch.float64).to(device, dtype)
+            .requires_grad_(requires_grad) for shape in shapes]
+
+
+def random_rotation(generator) -> torch.Tensor:
+    """A random R in SO(3) (QR of a Gaussian matrix, signs fixed so that det R = +1)."""
+    Q, R = torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))
+    Q = Q * torch.sign(torch.diagonal(R))
+    return Q if torch.linalg.det(Q) > 0 else -Q
+
+
+# (B, T, Hq, Hkv, D, w1, w2): GQA groups 1, 2 and 4; windows wider and narrower than T; T = 1; T past a block
+SHAPES = [(1, 9, 2, 1, 6, 4, 3), (2, 7, 4, 2, 5, 8, 2), (1, 13, 1, 1, 16, 3, 5), (1, 1, 2, 2, 3, 2, 2),
+          (1, 37, 4, 1, 9, 40, 6)]
+
+
+# ---- references and the determinant --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("logits", S.LOGITS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_windowed_reference_equals_dense_einsum(shape, logits):
+    B, T, Hq, Hkv, D, w1, w2 = shape
+    x = inputs(B, T, Hq, Hkv, D)
+    check(S.windowed_reference(*x, w1, w2, logits), S.dense_reference(*x, w1, w2, logits), name="windowed vs dense")
+
+
+def test_windowed_reference_at_positions_is_a_slice_of_the_whole():
+    x = inputs(1, 12, 2, 1, 6)
+    positions = [0, 5, 11]
+    check(S.windowed_reference(*x, 5, 3, positions=positions), S.windowed_reference(*x, 5, 3)[:, positions],
+          name="positions")
+
+
+def test_window_mask_counts_the_visible_pairs():
+    T, w1, w2 = 9, 4, 2
+    mask = S.window_mask(T, w1, w2)
+    assert mask[5, 3, 4] and mask[5, 5, 5] and not mask[5, 1, 5] and not mask[5, 5, 3] and not mask[2, 3, 2]
+    assert int(mask.sum()) == S.visible_triples(T, w1, w2) == sum(min(i + 1, w1) * min(i + 1, w2) for i in range(T))
+
+
+def test_forward_flops_counts_full_windows():
+    assert S.forward_flops(1, 64, 16384, 512, 32, 128) == 4 * 64 * 16384 * 512 * 32 * 128
+    assert S.visible_triples(1000, 512, 32) < 1000 * 512 * 32
+
+
+def test_chunk_determinants_equal_linalg_det():
+    generator = torch.Generator().manual_seed(1)
+    a, b, c = (torch.randn(5, 12, generator=generator, dtype=torch.float64) for _ in range(3))
+    matrices = torch.stack([a.unflatten(-1, (4, 3)), b.unflatten(-1, (4, 3)), c.unflatten(-1, (4, 3))], dim=-2)
+    check(S.chunk_determinants(a, b, c), torch.linalg.det(matrices), name="chunk determinants")
+
+
+def test_determinant_logit_is_pair_product_dotted_with_k2():
+    generator = torch.Generator().manual_seed(2)
+    q, k1, k2 = (torch.randn(8, generator=generator, dtype=torch.float64) for _ in range(3))  # 2 chunks + 2 dims
+    logit = (S.pair_product(q, k1, "determinant") * k2).sum()
+    expected = S.chunk_determinants(q, k1, k2).sum() + (q[6:] * k1[6:] * k2[6:]).sum()
+    check(logit, expected, name="<pair(q, k1), k2>")
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_determinant_attention_is_invariant_under_a_common_rotation(backend):
+    x = inputs(1, 10, 2, 1, 9, dtype=torch.float64)
+    R = random_rotation(torch.Generator().manual_seed(3))
+    rotated = [(t.unflatten(-1, (-1, 3)) @ R.T).flatten(-2) for t in x[:3]] + x[3:]
+    out = S.two_simplicial_attention(*x, 4, 3, logits="determinant", backend=backend)
+    check(S.two_simplicial_attention(*rotated, 4, 3, logits="determinant", backend=backend), out, name="rotated")
+
+
+def test_trilinear_attention_is_not_rotation_invariant():
+    x = inputs(1, 10, 2, 1, 9)
+    R = random_rotation(torch.Generator().manual_seed(3))
+    rotated = [(t.unflatten(-1, (-1, 3)) @ R.T).flatten(-2) for t in x[:3]] + x[3:]
+    difference = S.windowed_reference(*rotated, 4, 3) - S.windowed_reference(*x, 4, 3)
+    assert difference.abs().max() > 1e-3
+
+
+# ---- the Triton kernels through the interpreter ---------------------------------------------------------------
+
+@pytest.mark.parametrize("logits", S.LOGITS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_triton_forward_matches_reference_fp32(shape, logits):
+    B, T, Hq, Hkv, D, w1, w2 = shape
+    x = inputs(B, T, Hq, Hkv, D, dtype=torch.float32)
+    out = S.two_simplicial_attention(*x, w1, w2, logits=logits, backend="triton")
+    assert out.dtype == torch.float32
+    check(out, S.windowed_reference(*(t.double() for t in x), w1, w2, logits), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_triton_forward_matches_reference_16_bit(dtype):
+    x = inputs(2, 21, 4, 2, 12, dtype=dtype)
+    out = S.two_simplicial_attention(*x, 7, 3, logits="determinant", backend="triton")
+    assert out.dtype == dtype
+    check(out, S.windowed_reference(*(t.double() for t in x), 7, 3, "determinant"))
+
+
+@pytest.mark.parametrize("logits", S.LOGITS)
+def test_one_token_per_program(logits):
+    """The GQA packing with BLOCK_T = 1: the forward folds the outer value into the value block."""
+    x = inputs(1, 11, 16, 1, 6, requires_grad=True)
+    determinant = logits == "determinant"
+    config = S.KernelConfig(*[S.Tiles(16, 16)] * 4)
+    out, lse = S.triton_forward(*(t.detach() for t in x), 5, 3, determinant, config=config)
+    ref = S.windowed_reference(*x, 5, 3, logits)
+    check(out, ref)
+    dout = torch.randn_like(out)
+    grads = S.triton_backward(*(t.detach() for t in x), out, lse, dout, 5, 3, determinant, config=config)
+    for name, grad, ref_grad in zip(("dq", "dk1", "dk2", "dv1", "dv2"), grads, torch.autograd.grad(ref, x, dout)):
+        check(grad, ref_grad, name=name)
+
+
+@pytest.mark.parametrize("logits", S.LOGITS)
+@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[2], (1, 40, 1, 1, 8, 7, 40)])
+def test_triton_backward_matches_autograd_of_reference(shape, logits):
+    B, T, Hq, Hkv, D, w1, w2 = shape
+    x = inputs(B, T, Hq, Hkv, D, dtype=torch.float32, requires_grad=True)
+    x64 = [t.detach().double().requires_grad_() for t in x]
+    dout = torch.randn(B, T, Hq, D, generator=torch.Generator().manual_seed(5))
+    S.two_simplicial_attention(*x, w1, w2, logits=logits, backend="triton").backward(dout)
+    S.windowed_reference(*x64, w1, w2, logits).backward(dout.double())
+    for name, t, t64 in zip(("dq", "dk1", "dk2", "dv1", "dv2"), x, x64):
+        check(t.grad, t64.grad, atol=1e-5, rtol=1e-4, name=name)
+
+
+@pytest.mark.parametrize("logits", S.LOGITS)
+def test_gradcheck_float64_through_the_kernels(logits):
+    """float64 runs the same kernel code (tl.dot in fp64 works in the interpreter): gradcheck the custom op."""
+    x = inputs(1, 6, 2, 1, 4, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *t: S.two_simplicial_attention(*t, 3, 2, logits=logits, backend="triton"), x, fast_mode=True)
+
+
+def test_torch_compile_sees_one_op_without_graph_breaks():
+    x = inputs(1, 8, 2, 1, 6, dtype=torch.float32, requires_grad=True)
+
+    @torch.compile(fullgraph=True, backend="aot_eager")
+    def loss(q, k1, k2, v1, v2):
+        return S.two_simplicial_attention(q, k1, k2, v1, v2, 4, 3, backend="triton").square().sum()
+
+    loss(*x).backward()
+    x64 = [t.detach().double().requires_grad_() for t in x]
+    S.windowed_reference(*x64, 4, 3).square().sum().backward()
+    check(x[0].grad, x64[0].grad, atol=1e-5, rtol=1e-4, name="dq through torch.compile")
+
+
+# ---- input checks ------------------------------------------------------------------------------------------------
+
+def test_bad_inputs_raise_errors_that_name_the_argument():
+    q, k1, k2, v1, v2 = inputs(1, 5, 4, 2, 6, dtype=torch.float32)
+    op = S.two_simplicial_attention
+    cases = [
+        (lambda: op(q[0], k1, k2, v1, v2, 2, 2), ValueError, "q must have 4 dimensions"),
+        (lambda: op(q, k1.double(), k2, v1, v2, 2, 2), TypeError, "k1 has dtype float64"),
+        (lambda: op(q, k1, k2[:, :4], v1, v2, 2, 2), ValueError, "k2 must have shape"),
+        (lambda: op(q, k1, k2, v1[:, :, :1], v2, 2, 2), ValueError, "v1 has 1 key/value heads"),
+        (lambda: op(q[:, :, :3], k1, k2, v1, v2, 2, 2), ValueError, "multiple of the key/value heads"),
+        (lambda: op(q, k1, k2, v1, v2.to("meta"), 2, 2), ValueError, "v2 is on meta"),
+        (lambda: op(q, k1, k2, v1, v2, 0, 2), ValueError, "w1 must be >= 1"),
+        (lambda: op(q, k1, k2, v1, v2, 2, 2.0), TypeError, "w2 must be an int"),
+        (lambda: op(q, k1, k2, v1, v2, 2, 2, logits="cubic"), ValueError, "logits must be one of"),
+        (lambda: op(q, k1, k2, v1, v2, 2, 2, backend="cuda"), ValueError, "backend must be one of"),
+        (lambda: op(q[..., :2], *(t[..., :2] for t in (k1, k2, v1, v2)), 2, 2, logits="determinant"),
+         ValueError, "D >= 3"),
+        (lambda: op(q.int(), k1, k2, v1, v2, 2, 2), TypeError, "q must have dtype"),
+        (lambda: S.windowed_reference(q, k1, k2, v1, v2, 2, 2, positions=[5]), ValueError, "positions must lie"),
+        (lambda: S.dense_reference(*inputs(1, 300, 4, 4, 3), 2, 2), ValueError, "use windowed_reference"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+
+
+# ---- on a GPU: bf16 at realistic shapes ---------------------------------------------------------------------------
+
+def _relative_error(out, ref):
+    return (torch.linalg.vector_norm(out.double() - ref) / torch.linalg.vector_norm(ref)).item()
+
+
+GPU_CASES = [  # (B, T, Hq, Hkv, D, w1, w2): paper-like GQA and plain multi-head, both window shapes
+    (1, 2048, 64, 1, 128, 512, 32), (1, 2048, 64, 1, 128, 128, 128),
+    (2, 1024, 8, 8, 128, 512, 32), (2, 1024, 8, 8, 128, 128, 128), (1, 777, 12, 4, 96, 200, 50),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("logits", S.LOGITS)
+@pytest.mark.parametrize("shape", GPU_CASES)
+def test_gpu_bf16_forward_and_backward_match_float64_reference(shape, logits):
+    B, T, Hq, Hkv, D, w1, w2 = shape
+    x = inputs(B, T, Hq, Hkv, D, dtype=torch.bfloat16, device="cuda", requires_grad=True)
+    positions = torch.tensor([0, 1, w2 - 1, T // 2, T - 1], device="cuda")
+    out = S.two_simplicial_attention(*x, w1, w2, logits=logits)
+    x64 = [t.detach().double().requires_grad_() for t in x]
+    ref = S.windowed_reference(*x64, w1, w2, logits, positions=positions)
+    assert _relative_error(out[:, positions], ref) < 1e-2
+
+    dout = torch.zeros_like(out)
+    dout[:, positions] = torch.randn_like(out[:, positions])  # gradients of the sliced reference only
+    out.backward(dout)
+    ref.backward(dout[:, positions].double())
+    for name, t, t64 in zip(("dq", "dk1", "dk2", "dv1", "dv2"), x, x64):
+        assert _relative_error(t.grad, t64.grad) < 2e-2, name
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU")
+def test_gpu_fp32_forward_is_exact_to_fp32():
+    x = inputs(1, 300, 8, 2, 64, dtype=torch.float32, device="cuda")
+    out = S.two_simplicial_attention(*x, 64, 16, logits="determinant")
+    assert _relative_error(out, S.windowed_reference(*(t.double() for t in x), 64, 16, "determinant")) < 1e-5
