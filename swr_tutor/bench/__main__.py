@@ -14,6 +14,7 @@ SUITES = {
     "b2p": ("swr_tutor.bench.b2p", "run"),
     "b2p-tuning": ("swr_tutor.bench.b2p", "run_tuning"),
     "simplicial": ("swr_tutor.bench.simplicial", "run"),
+    "phalanx": ("swr_tutor.bench.phalanx", "run_phalanx"),
 }
 
 
