@@ -162,7 +162,7 @@ def markdown_table(record: dict, *, value: str = "ratio", names_shown: list[str]
         raise ValueError(f"markdown_table: value must be a numeric Row field, got {value!r}")
     shown = names_shown if names_shown is not None else names(record, calibration=True)
     groups = shapes(record)
-    lines = ["| | " + " | ".join(shape_label(shape_key(s)) for s in groups) + " |",
+    lines = ["| | " + " | ".join(" ".join(f"{k}={v}" for k, v in s.items()) for s in groups) + " |",
              "|:---|" + "---:|" * len(groups)]
     for name in shown:
         cells = []

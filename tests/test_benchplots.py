@@ -52,7 +52,7 @@ def test_labels():
 
 def test_markdown_table_has_a_line_per_name_and_marks_missing_values():
     table = benchplots.markdown_table(_record()).splitlines()
-    assert table[0] == "| | (1, 16) | (2, 32) |"
+    assert table[0] == "| | B=1 T=16 | B=2 T=32 |"
     assert table[2] == "| copy roofline (read x, write y) | 1.00 | 1.00 |"
     assert table[-1] == "| peer | n/a | 3.00 |"
     assert benchplots.markdown_table(_record(), value="ms", names_shown=["peer"], spec=".1f").splitlines()[-1] \
