@@ -32,9 +32,9 @@ class RecallTask:
     A sequence of ``seq_len`` tokens opens with ``n_pairs`` key-value pairs, ``k v k v ...`` (distinct keys
     out of ``n_keys``, values drawn independently out of ``n_values``); the rest is filler, except for
     ``n_queries`` random positions that repeat a key of a random pair. At a query the model must output the
-    value that followed the key (queries are not followed by their answers: a value appears only once). The distance of a query is its position minus the position of its key, so a model
-    that sees only the last w tokens cannot know the answer to a query of distance > w: it is at chance,
-    1 / n_values, there.
+    value that followed the key (queries are not followed by their answers: a value appears only once). The
+    distance of a query is its position minus the position of its key, so a model that sees only the last w
+    tokens cannot know the answer to a query of distance > w: it is at chance, 1 / n_values, there.
 
     Tokens: 0 filler, 1 .. n_keys the keys, then the values.
     """
@@ -93,7 +93,8 @@ class RecallTask:
         return RecallBatch(inputs, targets, distances)
 
 
-def accuracy_by_distance(predictions: torch.Tensor, batch: RecallBatch, edges: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def accuracy_by_distance(predictions: torch.Tensor, batch: RecallBatch,
+                         edges: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """(accuracy, count) per bin [edges[i], edges[i+1]) of query distance; predictions (N, T) tokens."""
     queries = batch.targets != IGNORE
     correct = (predictions == batch.targets)[queries].double()
@@ -131,7 +132,8 @@ class CharCorpus:
     def decode(self, ids) -> str:
         return "".join(self.vocab[i] for i in torch.as_tensor(ids).tolist())
 
-    def batch(self, split: str, batch_size: int, seq_len: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, split: str, batch_size: int, seq_len: int,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Random windows: inputs (batch_size, seq_len) and the next characters as targets."""
         if split not in ("train", "val"):
             raise ValueError(f"CharCorpus.batch: split must be 'train' or 'val', got {split!r}")

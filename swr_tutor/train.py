@@ -45,11 +45,11 @@ def learning_rate(step: int, steps: int, peak: float, schedule: str, warmup: int
 
 
 def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on the matrices only (not on norms and biases)."""
+    """AdamW with weight decay on the matrices only (not on norms and biases); fused on a GPU."""
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": matrices, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=DEVICE.type == "cuda")
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=matrices[0].is_cuda)
 
 
 def train(model: nn.Module, next_batch: Callable[[int], Batch], *, steps: int, lr: float = 3e-3,
@@ -69,6 +69,7 @@ def train(model: nn.Module, next_batch: Callable[[int], Batch], *, steps: int, l
         raise ValueError(f"train: schedule must be one of {SCHEDULES}, got {schedule!r}")
     warmup = min(100, steps // 10) if warmup is None else warmup
     optimizer = _optimizer(model, lr, weight_decay)
+    device_type = next(model.parameters()).device.type
     history = {"step": [], "loss": [], "eval_step": [], "val_loss": [], "seconds": 0.0, "tokens": 0}
     start = time.perf_counter()
     with tqdm(range(steps), desc=desc, mininterval=0.5) as progress:
@@ -76,7 +77,7 @@ def train(model: nn.Module, next_batch: Callable[[int], Batch], *, steps: int, l
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, steps, lr, schedule, warmup)
             inputs, targets = next_batch(step)
-            with torch.autocast(DEVICE.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 loss = loss_of(model, inputs, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -87,15 +88,15 @@ def train(model: nn.Module, next_batch: Callable[[int], Batch], *, steps: int, l
             history["tokens"] += int((targets != IGNORE).sum())
             if evaluate is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
                 history["eval_step"].append(step + 1)
-                history["val_loss"].append(_evaluated(model, evaluate, autocast_dtype))
+                history["val_loss"].append(_evaluated(model, evaluate, device_type, autocast_dtype))
                 progress.set_postfix(loss=f"{loss.item():.3f}", val=f"{history['val_loss'][-1]:.3f}")
     history["seconds"] = time.perf_counter() - start
     return history
 
 
-def _evaluated(model: nn.Module, evaluate: Callable[[nn.Module], float], autocast_dtype) -> float:
+def _evaluated(model: nn.Module, evaluate: Callable[[nn.Module], float], device_type: str, autocast_dtype) -> float:
     model.eval()
-    with torch.no_grad(), torch.autocast(DEVICE.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+    with torch.no_grad(), torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         value = evaluate(model)
     model.train()
     return float(value)
@@ -139,8 +140,16 @@ def language_model_rows(run: dict, corpus: CharCorpus, autocast_dtype) -> list:
         shape = {key: run[key] for key in ("d_model", "n_heads", "seq_len", "batch_size")}
         rows.append(Row("phalanx-lm", shape, pattern, 1e3 * history["seconds"] / run["steps"],
                         note="ms per training step",
-                        extra={**history, "params": sum(p.numel() for p in model.parameters())}))
+                        extra={**stored_curves(history), "params": sum(p.numel() for p in model.parameters())}))
     return rows
+
+
+def stored_curves(history: dict) -> dict:
+    """The history without its per-step lists: the training loss averaged over each evaluation interval."""
+    starts = [0] + history["eval_step"][:-1]
+    train_loss = [sum(history["loss"][a:b]) / (b - a) for a, b in zip(starts, history["eval_step"])]
+    kept = {key: history[key] for key in ("eval_step", "val_loss", "seconds", "tokens")}
+    return {**kept, "train_loss": train_loss}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m swr_tutor.train", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, help=f"training steps per model (default {GPU_RUN['steps']})")
     parser.add_argument("--out", type=Path, help="JSON file (default: book/data/phalanx_lm_<device>.json)")
-    parser.add_argument("--quick", action="store_true", help="a few steps of tiny models, for a smoke test (writes no file on a CPU)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few steps of tiny models, for a smoke test (writes no file on a CPU)")
     args = parser.parse_args(argv)
     if not args.quick and DEVICE.type != "cuda":
         print("python -m swr_tutor.train needs a CUDA GPU for its full run (use --quick on a CPU).", file=sys.stderr)
@@ -160,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     if DEVICE.type == "cuda":
         out = args.out or ROOT / "book" / "data" / f"phalanx_lm_{device_slug()}.json"
-        write_json(out, "phalanx-lm", rows, "python -m swr_tutor.train " + " ".join(map(shlex.quote, argv or sys.argv[1:])))
+        command = "python -m swr_tutor.train " + " ".join(map(shlex.quote, argv or sys.argv[1:]))
+        write_json(out, "phalanx-lm", rows, command)
         print(f"wrote {out}")
     return 0
 

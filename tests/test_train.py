@@ -40,3 +40,10 @@ def test_entry_point_quick_run(capsys):
     assert training.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert all(pattern in out for pattern in training.PATTERNS)
+
+
+def test_stored_curves_average_the_training_loss_per_interval():
+    history = {"step": [0, 1, 2, 3], "loss": [4.0, 2.0, 3.0, 1.0], "eval_step": [2, 4], "val_loss": [2.5, 1.5],
+               "seconds": 1.0, "tokens": 8}
+    assert training.stored_curves(history) == {"eval_step": [2, 4], "val_loss": [2.5, 1.5], "seconds": 1.0,
+                                               "tokens": 8, "train_loss": [3.0, 2.0]}

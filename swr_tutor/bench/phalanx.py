@@ -56,7 +56,7 @@ def _phalanx_error(layer: Phalanx, x: torch.Tensor) -> float:
 
 def _train_step(model, tokens: torch.Tensor):
     """One AdamW step of ``model`` on next-token prediction of ``tokens`` under bf16 autocast."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=DEVICE.type == "cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=tokens.is_cuda)
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
 
     def step():
@@ -119,6 +119,7 @@ def model_rows(T: int) -> list[Row]:
 def run_phalanx(quick: bool = False) -> list[Row]:
     contexts = QUICK_CONTEXTS if quick else CONTEXTS
     rows = []
-    for T in tqdm(contexts, desc="phalanx"):
-        rows += layer_rows(T) + model_rows(T)
+    with torch._dynamo.config.patch(recompile_limit=64):  # the compiled flex_attention recompiles per shape
+        for T in tqdm(contexts, desc="phalanx"):
+            rows += layer_rows(T) + model_rows(T)
     return rows
