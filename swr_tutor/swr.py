@@ -10,18 +10,19 @@ a jagged window of 17 to 32 tokens. As the official reference computes it, in tw
     pass 2:  y_k = w_k + g_k w_{k-1}[b - 1]      (g_k[i] = a_{kb} ... a_{kb+i}; the previous tile's LOCAL last row)
 
 ``swr`` runs it with the Triton kernels of kernels/triton/b2p.py (registered as the torch op ``swr_tutor::b2p``,
-so torch.compile sees one node) or with the same math in torch.
+so torch.compile sees one node), with the CUDA kernels of kernels/cuda/b2p.cu (``swr_tutor::b2p_cuda``), or with
+the same math in torch.
 """
 import torch
 import torch.nn.functional as F
 import triton
 
-from . import validate
+from . import cuda_kernels, validate
 from .blocked import TILE, local_operators, tile_factors
 from .device import INTERPRETING
 from .kernels.triton import b2p as kernels
 
-BACKENDS = ("auto", "triton", "torch")
+BACKENDS = ("auto", "cuda", "triton", "torch")
 # One 16-token tile per program and one warp per tile, as in the official CUDA kernel: on an H100 this beat
 # blocks of 32 or 64 tokens and 2 or 4 warps, forward and backward (`python -m swr_tutor.bench b2p-tuning`).
 BLOCK_T = 16
@@ -176,13 +177,49 @@ def _b2p_op_backward(ctx, dy):
 b2p_op.register_autograd(_b2p_op_backward, setup_context=_save_inputs)
 
 
+# ---- the CUDA path ---------------------------------------------------------------------------------------
+
+@torch.library.custom_op("swr_tutor::b2p_cuda", mutates_args=())
+def b2p_cuda_op(a: torch.Tensor, x: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
+    """The CUDA forward (kernels/cuda/b2p.cu) as a torch op, differentiable."""
+    return cuda_kernels.b2p_forward(a, x, out_dtype)
+
+
+@b2p_cuda_op.register_fake
+def _b2p_cuda_shape(a, x, out_dtype):
+    return x.new_empty(x.shape, dtype=out_dtype)
+
+
+@torch.library.custom_op("swr_tutor::b2p_cuda_backward", mutates_args=())
+def b2p_cuda_backward_op(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CUDA backward as a torch op: (da, dx)."""
+    return cuda_kernels.b2p_backward(a, x, dy)
+
+
+@b2p_cuda_backward_op.register_fake
+def _b2p_cuda_backward_shapes(a, x, dy):
+    return _b2p_backward_shapes(a, x, dy)
+
+
+def _b2p_cuda_op_backward(ctx, dy):
+    da, dx = b2p_cuda_backward_op(*ctx.saved_tensors, dy)
+    return da, dx, None
+
+
+b2p_cuda_op.register_autograd(_b2p_cuda_op_backward, setup_context=_save_inputs)
+
+
 # ---- the public op ---------------------------------------------------------------------------------------
 
 def _chosen_backend(backend, x: torch.Tensor) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"swr: backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        return "triton" if x.is_cuda else "torch"
+        if not x.is_cuda:
+            return "torch"
+        return "cuda" if cuda_kernels.preferred(x) else "triton"
+    if backend == "cuda" and (reason := cuda_kernels.unsupported_reason(x)):
+        raise ValueError(f"swr: backend='cuda' {reason}")
     if backend == "triton" and not x.is_cuda and not INTERPRETING:
         raise ValueError(f"swr: backend='triton' needs CUDA tensors (x is on {x.device}) unless Triton's "
                          "interpreter is on (TRITON_INTERPRET=1); move a and x to the GPU or use backend='torch'")
@@ -207,9 +244,11 @@ def swr(a: torch.Tensor, x: torch.Tensor, backend: str = "auto", out_dtype=None)
     and D >= 1. Accumulates in fp32 (fp64 for fp64 inputs) and returns that dtype, or x's dtype for
     ``out_dtype="input"``, or the dtype given.
 
-    backend: "triton" runs the kernels of kernels/triton/b2p.py (on a CPU through Triton's interpreter:
+    backend: "cuda" runs the tensor-core kernels of kernels/cuda/b2p.cu (fp16/bf16 x on a CUDA GPU; built
+    on first use); "triton" runs the kernels of kernels/triton/b2p.py (on a CPU through Triton's interpreter:
     right, but slow); "torch" runs ``b2p_reference`` (the same math, autograd through torch); "auto" picks
-    "triton" for CUDA tensors and "torch" for CPU tensors.
+    "torch" for CPU tensors and, for CUDA tensors, "cuda" where it was measured fastest (16-bit x with D >= 64
+    on the GPUs in ``cuda_kernels.FASTEST_ON``) and "triton" otherwise.
     """
     a, x = _checked_inputs("swr", a, x)
     backend = _chosen_backend(backend, x)
@@ -217,6 +256,8 @@ def swr(a: torch.Tensor, x: torch.Tensor, backend: str = "auto", out_dtype=None)
     out_dtype = _output_dtype(out_dtype, compute_dtype, x)
     if backend == "torch":
         return b2p_reference(a, x).to(out_dtype)
+    if backend == "cuda":
+        return b2p_cuda_op(a, x, out_dtype)
     if compute_dtype == torch.float64:
         a, x = a.double(), x.double()
     return b2p_op(a, x, out_dtype)

@@ -173,6 +173,8 @@ def test_bad_inputs_raise_clear_errors(case):
 def test_bad_options_raise_clear_errors():
     a, x = _inputs(8, device="cpu")
     with pytest.raises(ValueError, match="swr: backend must be one of"):
+        swr(a, x, backend="cudnn")
+    with pytest.raises(ValueError, match="swr: backend='cuda' needs CUDA tensors"):
         swr(a, x, backend="cuda")
     with pytest.raises(ValueError, match="swr: out_dtype must be None"):
         swr(a, x, out_dtype=torch.int32)

@@ -8,6 +8,7 @@ with 16-token tiles), so their errors are measured against their own float64 ref
 import torch
 from tqdm import tqdm
 
+from .. import cuda_kernels
 from ..blocked import carrier_scan
 from ..swr import b2p_backward, b2p_forward, b2p_op, b2p_reference
 from .common import Row, copy_roofline_ms, median_ms, relative_error
@@ -47,6 +48,24 @@ def ours_kernels_forward_backward(a, x):
     def step():
         b2p_forward(a, x, DTYPE)
         return b2p_backward(a, x, dy)
+
+    da, dx = step()
+    return step, _gradient_errors(a, x, dy, da, dx)
+
+
+def ours_cuda_forward(a, x):
+    y = cuda_kernels.b2p_forward(a, x, DTYPE)
+    ref = b2p_reference(*_first_sequence(a, x))
+    return (lambda: cuda_kernels.b2p_forward(a, x, DTYPE)), relative_error(y[:1], ref)
+
+
+def ours_cuda_kernels_forward_backward(a, x):
+    """The CUDA forward and backward kernels back to back, as the Triton row above."""
+    dy = torch.randn_like(x)
+
+    def step():
+        cuda_kernels.b2p_forward(a, x, DTYPE)
+        return cuda_kernels.b2p_backward(a, x, dy)
 
     da, dx = step()
     return step, _gradient_errors(a, x, dy, da, dx)
@@ -137,6 +156,8 @@ def flex_attention_window_32(a, x):
 ROWS = [
     ("ours: Triton forward", ours_forward),
     ("ours: Triton forward+backward kernels", ours_kernels_forward_backward),
+    ("ours: CUDA forward", ours_cuda_forward),
+    ("ours: CUDA forward+backward kernels", ours_cuda_kernels_forward_backward),
     ("ours: autograd step (host included)", ours_autograd_step),
     ("torch eager b2p_reference", torch_eager),
     ("torch.compile b2p_reference", torch_compiled),
