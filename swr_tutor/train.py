@@ -20,9 +20,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import validate
-from .device import DEVICE
+from .device import DEVICE, low_precision_dtype
 from .phalanx import build_model
-from .tasks import IGNORE, CharCorpus, stdlib_corpus
+from .tasks import IGNORE, LARGE_STDLIB_MODULES, CharCorpus, stdlib_corpus
 
 SCHEDULES = ("cosine", "constant")
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -122,7 +122,7 @@ def validation_loss(corpus: CharCorpus, batches: int, batch_size: int, seq_len: 
 # ---- the GPU run ---------------------------------------------------------------------------------------------
 
 PATTERNS = ("PAPA", "SASA", "AAAA")
-GPU_RUN = dict(d_model=256, n_heads=4, seq_len=512, batch_size=64, steps=3000, lr=2e-3, eval_every=100)
+GPU_RUN = dict(d_model=256, n_heads=4, seq_len=512, batch_size=32, steps=1500, lr=2e-3, eval_every=50)
 QUICK_RUN = dict(d_model=32, n_heads=2, seq_len=64, batch_size=4, steps=4, lr=2e-3, eval_every=2)
 
 
@@ -138,6 +138,7 @@ def language_model_rows(run: dict, corpus: CharCorpus, autocast_dtype) -> list:
                         steps=run["steps"], lr=run["lr"], eval_every=run["eval_every"], autocast_dtype=autocast_dtype,
                         evaluate=validation_loss(corpus, 8, run["batch_size"], run["seq_len"]), desc=pattern)
         shape = {key: run[key] for key in ("d_model", "n_heads", "seq_len", "batch_size")}
+        shape["train_chars"] = len(corpus.train)
         rows.append(Row("phalanx-lm", shape, pattern, 1e3 * history["seconds"] / run["steps"],
                         note="ms per training step",
                         extra={**stored_curves(history), "params": sum(p.numel() for p in model.parameters())}))
@@ -165,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m swr_tutor.train needs a CUDA GPU for its full run (use --quick on a CPU).", file=sys.stderr)
         return 2
     run = dict(QUICK_RUN if args.quick else GPU_RUN, **({"steps": args.steps} if args.steps else {}))
-    autocast_dtype = torch.bfloat16 if DEVICE.type == "cuda" else None
-    rows = language_model_rows(run, stdlib_corpus(), autocast_dtype)
+    autocast_dtype = torch.bfloat16 if low_precision_dtype() == torch.bfloat16 else None  # fp32 on a T4: no bf16
+    corpus = stdlib_corpus() if args.quick else stdlib_corpus(LARGE_STDLIB_MODULES)
+    rows = language_model_rows(run, corpus, autocast_dtype)
     print(format_table(rows))
     if DEVICE.type == "cuda":
         out = args.out or ROOT / "book" / "data" / f"phalanx_lm_{device_slug()}.json"

@@ -16,8 +16,9 @@ from swr_tutor.swr import swr_mask
 C = 64
 
 
-def _x(B=2, T=50, C=C, seed=0, **kwargs):
-    return torch.randn(B, T, C, generator=torch.Generator().manual_seed(seed), **kwargs)
+def _x(B=2, T=50, C=C, seed=0, device="cpu", requires_grad=False, **kwargs):
+    x = torch.randn(B, T, C, generator=torch.Generator().manual_seed(seed), **kwargs)
+    return x.to(device).requires_grad_(requires_grad)
 
 
 def _parameters(module):
@@ -72,7 +73,8 @@ def _log_products(a):
 
 @pytest.mark.parametrize("kv_heads", [None, 2])
 def test_streaming_step_reproduces_the_parallel_forward(kv_heads):
-    layer, x = Phalanx(C, kv_heads=kv_heads, backend="torch"), _x(T=200)
+    """The bar: 1,000 decoding steps equal the parallel forward to 1e-5 in fp32."""
+    layer, x = Phalanx(C, kv_heads=kv_heads, backend="torch"), _x(T=1000)
     with torch.no_grad():
         parallel = layer(x)
         state, steps = None, []
@@ -80,7 +82,7 @@ def test_streaming_step_reproduces_the_parallel_forward(kv_heads):
             y_t, state = layer.step(x[:, t], state)
             steps.append(y_t)
     check(torch.stack(steps, 1), parallel, atol=1e-5, rtol=1e-5, quiet=True)
-    assert state.position == 200 and state.local.shape == state.carry.shape == (2, kv_heads or C // TILE, TILE)
+    assert state.position == 1000 and state.local.shape == state.carry.shape == (2, kv_heads or C // TILE, TILE)
 
 
 def test_key_value_groups_share_the_state():
@@ -196,7 +198,7 @@ def test_bad_inputs_are_named(make, x, error, match):
 @pytest.mark.parametrize("make, match", [
     (lambda: Phalanx(60), "head_dim = 16 must divide d_model = 60"),
     (lambda: Phalanx(C, kv_heads=3), "kv_heads = 3 must divide the number of heads"),
-    (lambda: Phalanx(C, backend="cuda"), "backend must be one of"),
+    (lambda: Phalanx(C, backend="cudnn"), "backend must be one of"),
     (lambda: SlidingWindowAttention(C, 3), "n_heads = 3 must divide d_model = 64"),
     (lambda: SlidingWindowAttention(C, 4, window=0), "window must be >= 1"),
     (lambda: CausalSelfAttention(C, 64), "rotary positions need an even head size"),
@@ -212,3 +214,35 @@ def test_step_checks_its_input():
         layer.step(_x())
     with pytest.raises(ValueError, match=r"with C = d_model = 64"):
         layer.step(torch.randn(2, 32))
+
+
+# ---- on a GPU: the Triton kernel inside the layer, bf16, compiled with inductor ------------------------------
+
+@pytest.mark.gpu
+def test_gpu_layer_in_bf16_matches_the_float64_layer():
+    layer = Phalanx(256).cuda()
+    x = _x(4, 4096 + 5, 256, device="cuda")
+    reference = Phalanx(256, backend="torch").cuda().double()
+    reference.load_state_dict(layer.state_dict())
+    check(layer.bfloat16()(x.bfloat16()).double(), reference(x.double()), atol=3e-2, rtol=3e-2, quiet=True)
+
+
+@pytest.mark.gpu
+def test_gpu_inductor_compiles_the_layer_and_its_backward():
+    layer, x = Phalanx(256).cuda(), _x(2, 1000, 256, device="cuda", requires_grad=True)
+    compiled = torch.compile(layer, fullgraph=True)
+    dx_compiled, = torch.autograd.grad(compiled(x).square().sum(), x)
+    dx, = torch.autograd.grad(layer(x).square().sum(), x)
+    check(compiled(x), layer(x), atol=1e-4, rtol=1e-4, quiet=True)
+    check(dx_compiled, dx, atol=1e-3, rtol=1e-3, quiet=True)
+
+
+@pytest.mark.gpu
+def test_gpu_streaming_decode_over_a_thousand_steps_equals_the_parallel_forward():
+    layer, x = Phalanx(128).cuda(), _x(2, 1000, 128, device="cuda")
+    with torch.no_grad():
+        parallel, state, steps = layer(x), None, []
+        for t in range(x.shape[1]):
+            y_t, state = layer.step(x[:, t], state)
+            steps.append(y_t)
+    check(torch.stack(steps, 1), parallel, atol=1e-5, rtol=1e-5, quiet=True)

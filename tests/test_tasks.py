@@ -80,3 +80,10 @@ def test_corpus_batches_are_shifted_windows(corpus):
 
 def test_unigram_loss_is_below_a_uniform_guess(corpus):
     assert 2.0 < corpus.unigram_loss() < math.log(corpus.vocab_size)
+
+
+def test_the_gpu_corpus_is_read_from_this_interpreter():
+    from swr_tutor.tasks import LARGE_STDLIB_MODULES
+
+    corpus = stdlib_corpus(LARGE_STDLIB_MODULES)
+    assert len(corpus.files) == len(LARGE_STDLIB_MODULES) and len(corpus.train) > 3_000_000
