@@ -19,12 +19,15 @@ $(STAMP): pyproject.toml
 # Executes every chapter (on the CPU here: Triton through its interpreter) and builds _build/html;
 # any Sphinx warning fails the build.
 book: setup
+	rm -f _build/.book-built
 	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
+	touch _build/.book-built  # the browser test reuses a clean build newer than every source
 
-# Unit and property tests, then every chapter notebook top to bottom (nbval). pytest's exit code 5
-# ("no tests collected") is not a failure of the code, so it is reported and passed on as success.
+# Unit and property tests, the built book's pages in Chromium, then every notebook top to bottom (nbval):
+# the chapters and the appendix notebooks in book/. pytest's exit code 5 ("no tests collected") is not a
+# failure of the code, so it is reported and passed on as success.
 test: setup
-	$(PY) -m pytest tests chapters --nbval-lax --nbval-current-env -p no:cacheprovider -q \
+	$(PY) -m pytest tests chapters book --nbval-lax --nbval-current-env -p no:cacheprovider -q \
 	  || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
 # Unit tests only (no notebooks): the quick loop while writing code.

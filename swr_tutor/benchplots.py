@@ -8,8 +8,10 @@ suite's calibration row of the same shape (the copy roofline for memory-bound ke
 These functions only read stored numbers: nothing here measures anything.
 """
 import json
+import os
 import re
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,8 @@ from .plotting import COLORS
 
 # Where the stored results live when swr_tutor was installed without the repository (on Colab): the same
 # repository and branch as the chapters' setup cell (a test keeps this in step with _config.yml).
-DATA_URL = "https://raw.githubusercontent.com/swr-tutor/swr-tutor/main/book/data/"
+# SWR_TUTOR_DATA_URL replaces it, e.g. with a file:// URL where no network is (python -m swr_tutor.notebook_runs).
+DATA_URL = os.environ.get("SWR_TUTOR_DATA_URL", "https://raw.githubusercontent.com/swr-tutor/swr-tutor/main/book/data/")
 CALIBRATION_PREFIX = "copy roofline"
 # Rows whose name starts with one of these are the book's own kernels (drawn in the kernel colour).
 OURS_PREFIX = "ours"
@@ -91,11 +94,13 @@ def find(record: dict, name: str, shape=None):
 
 
 def environment_summary(record: dict) -> str:
-    """One line: device, capability, versions and date of a record."""
+    """One line: device, capability, versions and date of a record (what a CPU record lacks is left out)."""
     env = record["environment"]
+    capability = f" (sm {env['capability']})" if env.get("capability") else ""
+    versions = [f"{label} {env[key]}" for key, label in (("torch", "torch"), ("cuda", "CUDA"), ("triton", "Triton"))
+                if env.get(key)]
     date = str(env.get("date", "?"))[:10]
-    return (f"{env.get('device', '?')} (sm {env.get('capability', '?')}), torch {env.get('torch', '?')}, "
-            f"CUDA {env.get('cuda', '?')}, Triton {env.get('triton', '?')}, measured {date}")
+    return f"{env.get('device', '?')}{capability}, " + ", ".join(versions + [f"measured {date}"])
 
 
 def _color(name: str, index: int) -> str:
@@ -105,10 +110,12 @@ def _color(name: str, index: int) -> str:
 
 
 def plot_ratios(record: dict, ax, *, names_shown: list[str] | None = None, value: str = "ratio",
-                log: bool = True, legend: bool = True):
+                log: bool = True, legend: bool = True, calibration: str = "copy roofline",
+                ratio_label: str = "time / copy roofline"):
     """Grouped bars: one group per shape, one bar per row name, height ``value`` ("ratio" or "ms").
 
-    The calibration row (ratio 1) is drawn as a line across the axis instead of a bar; rows that did not run
+    The calibration (ratio 1, named ``calibration``; ``ratio_label`` says what the ratio divides) is drawn as a
+    line across the axis; a copy-roofline row is not drawn as a bar. Rows that did not run
     get a small 'x' at the bottom of their slot (one legend entry says what it means). Returns ``{name: [bar or None per shape]}``.
     """
     if value not in ("ratio", "ms"):
@@ -137,8 +144,8 @@ def plot_ratios(record: dict, ax, *, names_shown: list[str] | None = None, value
                                          edgecolor="white" if hatch else None, label=None if labelled else name)[0])
                 labelled = True
     if value == "ratio":
-        ax.axhline(1.0, color=COLORS["highlight"], lw=1, ls="--", label="copy roofline (1)")
-        ax.set_ylabel("time / copy roofline")
+        ax.axhline(1.0, color=COLORS["highlight"], lw=1, ls="--", label=f"{calibration} (1)")
+        ax.set_ylabel(ratio_label)
     else:
         ax.set_ylabel("ms")
     if log:
@@ -220,3 +227,112 @@ def plot_tuning(record: dict, axes, *, passes: tuple[str, ...] = ("forward", "ba
         ax.grid(False)
         images.append(image)
     return images
+
+
+# ---- the benchmarks appendix: every stored record, whatever its suite ----------------------------------------
+
+@dataclass(frozen=True)
+class Suite:
+    """How the appendix presents a suite: what its ``ratio`` divides, what has ratio 1 (in words and as the
+    figure's legend names it), which way is faster."""
+
+    ratio: str
+    calibration: str
+    faster: str
+    legend: str
+
+    def describe(self) -> str:
+        return f"ratio = {self.ratio} ({self.faster} is faster); ratio 1 is {self.calibration}, measured in the same run"
+
+
+SUITES = {
+    "b2p": Suite("time / copy roofline", "the copy roofline (read x, write y)", "lower", "copy roofline"),
+    "b2p-tuning": Suite("time / copy roofline", "the copy roofline (read x, write y)", "lower", "copy roofline"),
+    "simplicial": Suite("TFLOP/s / SDPA TFLOP/s", "torch SDPA (causal) in the same pass", "higher", "torch SDPA"),
+    "phalanx": Suite("time / SWA-32 or AAAA", "SWA-32 for the layers, the full-attention model AAAA for the train steps",
+                     "lower", "SWA-32 or AAAA"),
+}
+
+
+def suite_info(suite: str) -> Suite:
+    """How to read a suite's ratios; a suite this module does not know gets a generic description."""
+    return SUITES.get(suite, Suite("the suite's own ratio (its module in swr_tutor.bench says which)",
+                                   "the suite's calibration row", "see the module", "calibration"))
+_ROW_COLUMNS = (("ms", "ms", ".3g"), ("ratio", "ratio", ".3g"), ("tflops", "TFLOP/s", ".0f"),
+                ("gbps", "GB/s", ".0f"), ("max_rel_err", "rel. error", ".1e"))
+
+
+def book_data_names(data_dir: Path | None = None) -> list[str]:
+    """The stored records (file names in book/data), sorted."""
+    return sorted(path.name for path in (data_dir or ROOT / "book" / "data").glob("*.json"))
+
+
+def reproduce_command(record: dict, name: str) -> str:
+    """The record's own command, writing to book/data/``name``: run it on a GPU to measure the file again."""
+    command = record.get("command") or f"python -m swr_tutor.bench {record['suite']}"
+    out = f"--out book/data/{name}"
+    return re.sub(r"--out\s+\S+", out, command) if "--out" in command else f"{command} {out}"
+
+
+def _scalar_extras(record: dict) -> list[str]:
+    keys = dict.fromkeys(k for row in record["rows"] for k, v in row.extra.items() if isinstance(v, (int, float, str, bool)))
+    return list(keys)
+
+
+def _cell(value, spec: str) -> str:
+    if value is None or value == "":
+        return ""
+    return format(value, spec) if isinstance(value, float) else str(value).replace("|", "\\|")
+
+
+def rows_table(record: dict) -> str:
+    """A Markdown table of every row of any record: shape, name, the numeric fields that some row has, the
+    scalar extras and the note. Needs nothing but the record format, so a new suite shows without new code."""
+    rows = record["rows"]
+    numeric = [(field, title, spec) for field, title, spec in _ROW_COLUMNS
+               if any(getattr(row, field) is not None for row in rows)]
+    extras = _scalar_extras(record)
+    with_shape = any(row.shape for row in rows)
+    titles = (["shape"] if with_shape else []) + ["name"] + [t for _, t, _ in numeric] + extras + ["note"]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "|".join(":---" if t in ("shape", "name", "note") else "---:"
+                                                           for t in titles) + "|"]
+    for row in rows:
+        cells = ([" ".join(f"{k}={v}" for k, v in row.shape.items())] if with_shape else []) + [_cell(row.name, "")]
+        cells += [_cell(getattr(row, field), spec) for field, _, spec in numeric]
+        cells += [_cell(row.extra.get(key), ".3g") for key in extras] + [_cell(row.note, "")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plot_notebook_runs(record: dict, ax) -> None:
+    rows = record["rows"]
+    seconds = [row.extra.get("seconds", 0.0) for row in rows]
+    colors = [COLORS["kernel"] if row.extra.get("passed") else COLORS["highlight"] for row in rows]
+    ax.barh(range(len(rows)), seconds, color=colors)
+    ax.set_yticks(range(len(rows)), [row.name for row in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds, top to bottom (green: passed, red: failed)")
+
+
+def plot_record(record: dict):
+    """The figure of a stored record by its suite, or None for a suite without one (its table says it all)."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import subplots
+
+    suite = record["suite"]
+    if suite == "b2p-tuning":
+        fig, axes = subplots(ncols=2, width=3.6, height=3.2)
+        plot_tuning(record, axes)
+    elif suite == "notebook_runs":
+        fig, ax = subplots(width=6.0, height=0.3 * len(record["rows"]) + 1.0)
+        _plot_notebook_runs(record, ax)
+    elif suite in SUITES and any(row.ratio is not None for row in record["rows"]):
+        info = SUITES[suite]
+        fig, ax = subplots(width=7.0, height=3.6)
+        plot_ratios(record, ax, calibration=info.legend, ratio_label=info.ratio)
+    else:
+        return None
+    fig.suptitle(environment_summary(record), fontsize=8)
+    plt.close(fig)
+    return fig

@@ -1,8 +1,8 @@
-"""The chapter notebooks' shared machinery: the generated opening cells and notebook hygiene.
+"""The book's notebooks' shared machinery: the generated opening cells and notebook hygiene.
 
-Every chapter opens with (0) its title and promise, written by hand, (1) an "Open in Colab" link and
-(2) the setup cell, both generated here from one template and the repository URL in _config.yml.
-Notebooks are stored without outputs and with one kernelspec.
+Every notebook (the chapters in chapters/, the appendices in book/) opens with (0) its title and promise,
+written by hand, (1) an "Open in Colab" link and (2) the setup cell, both generated here from one template and
+the repository URL in _config.yml. Notebooks are stored without outputs and with one kernelspec.
 
     python -m swr_tutor.chapters sync    # regenerate cells 1-2, strip outputs, fix metadata
     python -m swr_tutor.chapters check   # report what `sync` would change (used by the tests)
@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
+APPENDICES = ROOT / "book"
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 METADATA = {
@@ -37,7 +38,8 @@ torch.manual_seed(0)
 print(f"swr_tutor {{swr_tutor.__version__}} on {{swr_tutor.device.device_name()}}"
       + (" (Triton interpreter)" if INTERPRETING else ""))'''
 
-COLAB_TEMPLATE = "[Open this chapter in Colab]({colab}/github/{repo}/blob/{branch}/chapters/{name}) (a GPU runtime is preselected)."
+COLAB_TEMPLATE = "[Open this {kind} in Colab]({url}) (a GPU runtime is preselected)."
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
 def book_config() -> dict:
@@ -55,16 +57,36 @@ def setup_cell_source(config: dict | None = None) -> str:
     return SETUP_TEMPLATE.format(url=url, branch=branch)
 
 
-def colab_cell_source(notebook_name: str, config: dict | None = None) -> str:
+def colab_url(book_path: str, config: dict | None = None) -> str:
+    """Where Colab opens the notebook ``book_path`` (e.g. "chapters/01_scalar_recurrence.ipynb") of the repository."""
     config = config or book_config()
     url, branch = _repository(config)
     repo = url.removeprefix("https://github.com/")
     colab = config["launch_buttons"]["colab_url"].rstrip("/")
-    return COLAB_TEMPLATE.format(colab=colab, repo=repo, branch=branch, name=notebook_name)
+    return f"{colab}/github/{repo}/blob/{branch}/{book_path}"
+
+
+def colab_cell_source(book_path: str, config: dict | None = None) -> str:
+    kind = "chapter" if book_path.startswith("chapters/") else "page"
+    return COLAB_TEMPLATE.format(kind=kind, url=colab_url(book_path, config))
+
+
+def book_path(path: Path) -> str:
+    """'chapters/01_x.ipynb' for a notebook of the book: its folder and name (notebooks live one folder down)."""
+    return f"{path.parent.name}/{path.name}"
 
 
 def chapter_paths() -> list[Path]:
     return sorted(CHAPTERS.glob("*.ipynb"))
+
+
+def appendix_paths() -> list[Path]:
+    """The notebooks in book/ (benchmarks, solutions): opened like chapters, without a chapter's anatomy."""
+    return sorted(APPENDICES.glob("*.ipynb"))
+
+
+def notebook_paths() -> list[Path]:
+    return chapter_paths() + appendix_paths()
 
 
 def _cell(cell_type: str, source: str, cell_id: str) -> dict:
@@ -75,6 +97,7 @@ def _cell(cell_type: str, source: str, cell_id: str) -> dict:
 
 
 def normalised(notebook: dict, name: str, config: dict) -> dict:
+    """``name``: the notebook's book path, as ``book_path`` gives it."""
     """The notebook as it must be stored: generated opening cells, no outputs, fixed metadata."""
     cells = [dict(c) for c in notebook["cells"]]
     if not cells or cells[0]["cell_type"] != "markdown" or not "".join(cells[0]["source"]).startswith("# "):
@@ -110,7 +133,7 @@ def problems(path: Path, config: dict | None = None) -> list[str]:
     if stored.get("metadata", {}).get("kernelspec") != KERNELSPEC:
         found.append(f"kernelspec is {stored.get('metadata', {}).get('kernelspec')}, expected {KERNELSPEC}")
     try:
-        expected = _dump(normalised(stored, path.name, config))
+        expected = _dump(normalised(stored, book_path(path), config))
     except ValueError as e:
         return found + [str(e)]
     if path.read_text() != expected and not found:
@@ -121,8 +144,8 @@ def problems(path: Path, config: dict | None = None) -> list[str]:
 def sync(paths: list[Path] | None = None) -> list[Path]:
     config = book_config()
     changed = []
-    for path in [p.resolve() for p in paths or chapter_paths()]:
-        text = _dump(normalised(json.loads(path.read_text()), path.name, config))
+    for path in [p.resolve() for p in paths or notebook_paths()]:
+        text = _dump(normalised(json.loads(path.read_text()), book_path(path), config))
         if path.read_text() != text:
             path.write_text(text)
             changed.append(path)
@@ -138,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in sync(args.paths or None):
             print(f"rewrote {path.relative_to(ROOT)}")
         return 0
-    bad = {p: problems(p) for p in args.paths or chapter_paths()}
+    bad = {p: problems(p) for p in args.paths or notebook_paths()}
     for path, found in bad.items():
         for problem in found:
             print(f"{path.name}: {problem}")

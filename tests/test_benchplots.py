@@ -166,3 +166,57 @@ def test_the_books_rows_differ_by_hatching():
     hatches = [bars[f"ours: {name}"][0].get_hatch() for name in ("forward", "forward+backward", "step")]
     assert hatches == [None, "//", ".."]
     matplotlib.pyplot.close(fig)
+
+
+# ---- the benchmarks appendix: any record, whatever its suite --------------------------------------------------
+
+def test_every_stored_record_has_a_reproducing_command_and_a_table():
+    names = benchplots.book_data_names()
+    assert "b2p_h100.json" in names
+    for name in names:
+        record = benchplots.load_book_data(name)
+        assert benchplots.reproduce_command(record, name).endswith(f"--out book/data/{name}")
+        assert len(benchplots.rows_table(record).splitlines()) == 2 + len(record["rows"])
+
+
+def test_reproduce_command_replaces_or_adds_the_output_file():
+    record = _record()
+    record["command"] = "python -m swr_tutor.bench b2p --out /root/out/b2p_h100.json --quick"
+    assert benchplots.reproduce_command(record, "b2p_h100.json") == \
+        "python -m swr_tutor.bench b2p --out book/data/b2p_h100.json --quick"
+    record["command"] = "python -m swr_tutor.bench b2p"
+    assert benchplots.reproduce_command(record, "x.json") == "python -m swr_tutor.bench b2p --out book/data/x.json"
+
+
+def test_rows_table_shows_only_the_fields_a_record_has():
+    rows = [Row("new-suite", {}, "thing | one", None, note="did not run", extra={"seconds": 1.5, "nested": {}}),
+            Row("new-suite", {}, "thing two", 2.0, extra={"seconds": 3})]
+    table = benchplots.rows_table({"suite": "new-suite", "command": "", "environment": {}, "rows": rows})
+    assert table.splitlines()[0] == "| name | ms | seconds | note |"
+    assert table.splitlines()[2] == "| thing \\| one |  | 1.5 | did not run |"
+    assert table.splitlines()[3] == "| thing two | 2 | 3 |  |"
+
+
+def test_plot_record_draws_the_known_suites_and_leaves_the_rest_to_the_table():
+    known = benchplots.plot_record(_record())
+    assert [t.get_text() for t in known.axes[0].get_legend().get_texts()].count("copy roofline (1)") == 1
+    assert "NVIDIA Test GPU (sm 9.0)" in known._suptitle.get_text()
+    assert benchplots.plot_record(dict(_record(), suite="something new")) is None
+    runs = [Row("notebook_runs", {}, "chapters/01.ipynb", None, extra={"seconds": 12.0, "passed": True}),
+            Row("notebook_runs", {}, "chapters/02.ipynb", None, extra={"seconds": 3.0, "passed": False})]
+    figure = benchplots.plot_record(dict(_record(runs), suite="notebook_runs"))
+    bars = figure.axes[0].patches
+    assert [bar.get_width() for bar in bars] == [12.0, 3.0]
+    assert bars[1].get_facecolor()[:3] == matplotlib.colors.to_rgb(plotting.COLORS["highlight"])
+
+
+def test_suite_info_describes_known_and_unknown_suites():
+    assert "torch SDPA" in benchplots.suite_info("simplicial").describe()
+    assert "higher is faster" in benchplots.suite_info("simplicial").describe()
+    assert "its module in swr_tutor.bench" in benchplots.suite_info("not a suite").describe()
+
+
+def test_environment_summary_of_a_cpu_record_leaves_out_what_it_lacks():
+    record = {"environment": {"device": "CPU (x86_64, 2 cores)", "torch": "2.13", "cuda": None, "triton": "3.9",
+                              "date": "2026-01-02T00:00:00"}}
+    assert benchplots.environment_summary(record) == "CPU (x86_64, 2 cores), torch 2.13, Triton 3.9, measured 2026-01-02"

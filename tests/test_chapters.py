@@ -116,3 +116,55 @@ def test_display_math_starts_a_paragraph(path):
 def test_display_math_check_finds_glued_blocks():
     assert _display_math_glued_to_text("text\n$$x$$\n") == ["$$x$$"]
     assert _display_math_glued_to_text("text\n\n$$\nx\n$$\nmore") == []
+
+
+# ---- the appendix notebooks, the README's badges, citations and solutions ------------------------------------
+
+APPENDICES = chapters.appendix_paths()
+
+
+def test_there_are_appendix_notebooks():
+    assert {p.name for p in APPENDICES} >= {"benchmarks.ipynb", "solutions.ipynb"}
+
+
+@pytest.mark.parametrize("path", APPENDICES, ids=lambda p: p.name)
+def test_appendix_notebook_opens_like_a_chapter(path):
+    assert chapters.problems(path) == []
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[2]["source"] == chapters.setup_cell_source()
+    assert chapters.colab_url(f"book/{path.name}") in cells[1]["source"]
+
+
+def test_colab_link_names_the_notebook_and_its_folder():
+    assert chapters.colab_url("chapters/01_x.ipynb").endswith("/swr-tutor/swr-tutor/blob/main/chapters/01_x.ipynb")
+    assert chapters.colab_cell_source("book/solutions.ipynb").startswith("[Open this page in Colab](")
+    assert chapters.book_path(ROOT / "chapters" / "01_x.ipynb") == "chapters/01_x.ipynb"
+
+
+def test_readme_has_a_colab_badge_for_every_chapter():
+    readme = (ROOT / "README.md").read_text()
+    missing = [p.name for p in PATHS
+               if f"[![Open in Colab]({chapters.COLAB_BADGE})]({chapters.colab_url(f'chapters/{p.name}')})" not in readme]
+    assert missing == [], f"README.md lacks a Colab badge for {missing}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_chapter_cites_its_sources(path):
+    assert re.search(r"\{cite[pt]?\}`", path.read_text()), "no {cite} in the chapter"
+
+
+def test_every_checker_is_solved_in_the_appendix():
+    import importlib
+    import inspect
+    import pkgutil
+
+    from swr_tutor import exercises
+
+    code = "\n".join(c["source"] for c in json.loads((ROOT / "book" / "solutions.ipynb").read_text())["cells"]
+                     if c["cell_type"] == "code")
+    checkers = [f"{module.name}.{name}" for module in pkgutil.iter_modules(exercises.__path__)
+                for name, fn in inspect.getmembers(importlib.import_module(f"swr_tutor.exercises.{module.name}"))
+                if name.startswith("check_") and inspect.isfunction(fn) and fn.__module__.endswith(module.name)]
+    assert "ch01.check_half_life" in checkers and "ch09.check_rotate_by_position" in checkers
+    unsolved = [checker for checker in checkers if f"{checker}(" not in code]
+    assert unsolved == [], f"book/solutions.ipynb does not solve {unsolved}"

@@ -23,3 +23,11 @@ def test_kernels_import_from_the_package():
     import swr_tutor.kernels
 
     assert (swr_tutor.kernels.CUDA_DIR.parent / "triton" / "__init__.py").is_file()
+
+
+def test_a_t4_gets_fp16_and_an_ampere_or_later_gpu_bf16(monkeypatch):
+    monkeypatch.setattr(device, "ON_GPU", True)
+    for capability, expected in [((7, 5), torch.float16), ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)]:
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args, c=capability: c)
+        assert device.low_precision_dtype() == expected, capability
+

@@ -10,12 +10,13 @@ from tqdm import tqdm
 
 from .. import cuda_kernels
 from ..blocked import carrier_scan
+from ..device import low_precision_dtype
 from ..swr import b2p_backward, b2p_forward, b2p_op, b2p_reference
 from .common import Row, copy_roofline_ms, median_ms, relative_error
 
 SHAPES = [(8, 16, 8192, 64), (4, 8, 32768, 64), (16, 16, 4096, 16), (1, 16, 65536, 64)]
 QUICK_SHAPES = [(2, 4, 4096, 64)]
-DTYPE = torch.bfloat16
+DTYPE = low_precision_dtype()  # bf16 on sm_80+, fp16 on a T4 (sm_75 has no bf16)
 
 
 def inputs(B, H, T, D, seed=0):

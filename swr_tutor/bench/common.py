@@ -57,16 +57,24 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def environment() -> dict:
-    """The device and versions a measurement was taken with."""
-    import triton
-
+def _device() -> dict:
+    if not torch.cuda.is_available():
+        return {"device": f"CPU ({platform.machine()}, {os.cpu_count()} cores)"}
     properties = torch.cuda.get_device_properties(0)
     return {
         "device": torch.cuda.get_device_name(0),
         "capability": ".".join(map(str, torch.cuda.get_device_capability(0))),
         "multiprocessors": properties.multi_processor_count,
         "memory_gib": round(properties.total_memory / 2**30, 1),
+    }
+
+
+def environment() -> dict:
+    """The device and versions a measurement was taken with (a CPU names itself and has no capability)."""
+    import triton
+
+    return {
+        **_device(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "triton": triton.__version__,

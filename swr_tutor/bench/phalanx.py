@@ -11,7 +11,7 @@ tokens per second = B * T / step time.
 import torch
 from tqdm import tqdm
 
-from ..device import DEVICE
+from ..device import DEVICE, low_precision_dtype
 from ..phalanx import Phalanx, SlidingWindowAttention, build_model
 from ..train import loss_of
 from .common import Row, median_ms, relative_error
@@ -21,7 +21,7 @@ CONTEXTS = (1024, 4096, 8192, 16384, 32768)
 QUICK_CONTEXTS = (4096,)
 D_MODEL, ATTENTION_HEADS, WINDOW, VOCAB = 1024, 16, 32, 256
 PATTERNS = ("PAPA", "SASA", "AAAA")
-DTYPE = torch.bfloat16
+DTYPE = low_precision_dtype()  # bf16 on sm_80+, fp16 on a T4 (sm_75 has no bf16)
 
 
 def _layers() -> dict:

@@ -1,6 +1,6 @@
 """``python -m swr_tutor.bench simplicial``: windowed 2-simplicial attention against its peer and torch SDPA.
 
-Settings (bf16, causal windows, D = 128), each with (w1, w2) = (512, 32) and (128, 128):
+Settings (bf16, fp16 before sm_80; causal windows, D = 128), each with (w1, w2) = (512, 32) and (128, 128):
   (a) paper-like GQA: B = 1, T = 16384, Hkv = 1, Hq = 64
   (b) plain multi-head: B = 2, T = 8192, Hq = Hkv = 8
 Rows: our forward and forward+backward with trilinear and determinant logits; the ``simplicial-attention``
@@ -28,11 +28,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .. import simplicial as S
+from ..device import low_precision_dtype
 from .common import Row, median_ms, relative_error
 
 FORWARD_BACKWARD_FLOPS = 4.5  # x forward FLOPs (see the module docstring)
 SDPA_FORWARD_BACKWARD_FLOPS = 3.5
-DTYPE = torch.bfloat16
+DTYPE = low_precision_dtype()  # bf16 on sm_80+, fp16 on a T4 (sm_75 has no bf16)
 D = 128
 SLOW_MS = 200.0
 
