@@ -175,7 +175,7 @@ def test_every_stored_record_has_a_reproducing_command_and_a_table():
     assert "b2p_h100.json" in names
     for name in names:
         record = benchplots.load_book_data(name)
-        assert benchplots.reproduce_command(record, name).endswith(f"--out book/data/{name}")
+        assert f"--out book/data/{name}" in benchplots.reproduce_command(record, name)
         assert len(benchplots.rows_table(record).splitlines()) == 2 + len(record["rows"])
 
 
