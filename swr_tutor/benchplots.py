@@ -32,10 +32,16 @@ _OURS_HATCHES = (None, "//", "..", "xx")  # the book's rows share one colour and
 _PEER_SHADES = ("#4d4d4d", "#7f7f7f", "#a6a6a6", "#5b7fa6", "#8fa9c4", "#b58b5a", "#d0b48f", "#6b8e6b")
 
 
+def book_data_dir() -> Path:
+    """book/data of the repository when there is one, else the copy installed inside the package."""
+    repository = ROOT / "book" / "data"
+    return repository if repository.is_dir() else Path(__file__).resolve().parent / "data"
+
+
 def load_book_data(name: str, *, data_dir: Path | None = None, url: str = DATA_URL) -> dict:
-    """The stored record book/data/``name`` (a JSON file), from the repository when there is one, else fetched
-    from ``url`` (a copy of swr_tutor installed from git has no book/ folder)."""
-    path = (data_dir or ROOT / "book" / "data") / name
+    """The stored record book/data/``name`` (a JSON file), from the repository or the installed package, else
+    fetched from ``url`` (a record newer than the installed copy)."""
+    path = (data_dir or book_data_dir()) / name
     if path.is_file():
         return load_results(path)
     try:
@@ -264,7 +270,7 @@ _ROW_COLUMNS = (("ms", "ms", ".3g"), ("ratio", "ratio", ".3g"), ("tflops", "TFLO
 
 def book_data_names(data_dir: Path | None = None) -> list[str]:
     """The stored records (file names in book/data), sorted."""
-    return sorted(path.name for path in (data_dir or ROOT / "book" / "data").glob("*.json"))
+    return sorted(path.name for path in (data_dir or book_data_dir()).glob("*.json"))
 
 
 def reproduce_command(record: dict, name: str) -> str:

@@ -13,7 +13,7 @@
    notebook, so that a run cut short keeps what it measured; ``--append`` keeps the rows of an earlier file for
    the notebooks not run this time. The exit status is 1 when a notebook failed.
 
-The benchmarks appendix is not run here: it lists the records of a clone's book/data (``make test`` runs it).
+The benchmarks appendix reads the records installed with the wheel (book/data ships as ``swr_tutor/data``).
 """
 import argparse
 import json
@@ -32,7 +32,7 @@ from .bench.common import ROOT, Row, environment
 from .chapters import chapter_paths
 
 SUITE = "notebook_runs"
-APPENDIX_NOTEBOOKS = (ROOT / "book" / "solutions.ipynb",)
+APPENDIX_NOTEBOOKS = (ROOT / "book" / "solutions.ipynb", ROOT / "book" / "benchmarks.ipynb")
 CELL_TIMEOUT_S = 900
 
 

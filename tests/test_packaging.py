@@ -49,6 +49,9 @@ def test_wheel_installs_and_runs_a_triton_kernel(tmp_path):
         "    importlib.import_module(module.name)\n"
         "a, x = torch.rand(3, 40), torch.randn(3, 40)\n"
         "swr_tutor.check(triton_scan(a, x), reference_scan(a, x), name='kernel from the wheel')\n"
+        "from swr_tutor import benchplots\n"
+        "assert 'b2p_h100.json' in benchplots.book_data_names(), benchplots.book_data_dir()\n"
+        "assert benchplots.load_book_data('b2p_h100.json', url='file:///nowhere/')['rows']\n"
     ).replace("TARGET", repr(str(target)))
     env = dict(os.environ, PYTHONPATH=str(target), TRITON_INTERPRET="1")
     run = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=env, capture_output=True, text=True)
