@@ -244,14 +244,17 @@ def visible_triples(T: int, w1: int, w2: int) -> int:
 
 @dataclass(frozen=True)
 class Tiles:
-    """One kernel's launch shape. ``rows``: the MMA M dimension of a program (tokens x GQA heads; for the
-    inner-key backward: inner keys). ``block``: keys per step (for the inner-key backward: (query, head) columns
-    per step). ``num_warps`` and ``num_stages`` go to Triton (the interpreter ignores them)."""
+    """One kernel's launch shape. ``rows``: the MMA M dimension of a program (tokens x GQA heads, and for the
+    forward x outer offsets; for the inner-key backward: inner keys). ``block``: keys per step (for the inner-key
+    backward: (query, head) columns per step). ``outer`` (forward only): outer offsets per pass, a power of two
+    that ``forward_tiling`` caps at the outer window. ``num_warps`` and ``num_stages`` go to Triton (the
+    interpreter ignores them)."""
 
     rows: int
     block: int
     num_warps: int = 4
     num_stages: int = 2
+    outer: int = 1
 
 
 @dataclass(frozen=True)
@@ -269,13 +272,15 @@ def _uniform(tiles: Tiles) -> KernelConfig:
     return KernelConfig(tiles, tiles, tiles, tiles)
 
 
-INTERPRETER_CONFIG = _uniform(Tiles(32, 32))
+INTERPRETER_CONFIG = replace(_uniform(Tiles(32, 32)), forward=Tiles(32, 32, outer=4))
 SMALL_GPU_CONFIG = _uniform(Tiles(64, 32, 4, 2))  # T4 and friends
-# Chosen on an H100 by swr_tutor.bench.simplicial.sweep (bf16, D = 128; 4 warps beat 8 in every kernel).
-# Wide GQA groups (16+ query heads per key/value head) fill the 64 rows with one token's heads; their
-# inner-key backward takes 32 keys per program.
-HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2))
-HOPPER_WIDE_GQA_CONFIG = replace(HOPPER_CONFIG, inner_backward=Tiles(32, 32, 4, 2))
+# Chosen on an H100 (bf16, D = 128, the benchmark's shapes) by swr_tutor.bench.simplicial.sweep and by hand. The
+# forward fills its 64 rows with one token's outer offsets (two tokens at w_a = 32); wide GQA groups (16+ query heads
+# per key/value head) fill 128 rows with one token's heads at two offsets, on 8 warps. The backward kernels run
+# 4 warps (they beat 8 in every kernel).
+HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 2, outer=64), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2),
+                             Tiles(64, 32, 4, 2))
+HOPPER_WIDE_GQA_CONFIG = replace(HOPPER_CONFIG, forward=Tiles(128, 64, 8, 2, outer=2))
 
 
 def default_config(device: torch.device, group: int = 1) -> KernelConfig:
@@ -344,6 +349,14 @@ def _tokens_per_program(rows: int, group_pad: int) -> int:
     return max(1, rows // group_pad)
 
 
+def forward_tiling(tiles: Tiles, group: int, outer_window: int) -> tuple[int, int]:
+    """(tokens per program, outer offsets per pass) of the forward: a program's rows are its tokens x the GQA
+    group (padded to a power of two) x the outer offsets that one pass over the inner keys serves."""
+    group_pad = triton.next_power_of_2(group)
+    outer = min(tiles.outer, triton.next_power_of_2(outer_window), _tokens_per_program(tiles.rows, group_pad))
+    return _tokens_per_program(tiles.rows, group_pad * outer), outer
+
+
 def _scale_log2(D: int) -> float:
     return logit_scale(D) * math.log2(math.e)
 
@@ -358,13 +371,14 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
     tiles = (config or default_config(q.device, q.shape[2] // k1.shape[2])).forward
     c = problem.constants
     B, T, Hq, D = q.shape
-    block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
+    block_t, outer = forward_tiling(tiles, c["GROUP"], problem.w_a)
     out = torch.empty(q.shape, dtype=problem.q.dtype, device=q.device)
     lse = torch.empty((B, T, Hq), dtype=_compute_dtype(q), device=q.device)
     grid = (triton.cdiv(T, block_t), B * k1.shape[2])
     kernels.forward_kernel[grid](*problem.factors, problem.va, problem.kb, problem.vb, out, lse, T, Hq,
                                  k1.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t,
-                                 BLOCK_K=tiles.block, num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
+                                 OUTER_BLOCK=outer, ONE_PASS=outer >= problem.w_a, BLOCK_K=tiles.block,
+                                 num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
     return out.to(q.dtype), lse
 
 

@@ -1,5 +1,7 @@
 """2-simplicial attention: references, the Triton kernels (CPU interpreter; bf16 on a GPU), the determinant form."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -122,6 +124,33 @@ def test_one_token_per_program(logits):
     grads = S.triton_backward(*(t.detach() for t in x), out, lse, dout, 5, 3, determinant, config=config)
     for name, grad, ref_grad in zip(("dq", "dk1", "dk2", "dv1", "dv2"), grads, torch.autograd.grad(ref, x, dout)):
         check(grad, ref_grad, name=name)
+
+
+# (B, T, Hq, Hkv, D, w1, w2, forward tiles): outer offsets x GQA heads x tokens in the rows of the forward
+OUTER_PACKING = [
+    (1, 13, 2, 1, 6, 5, 3, S.Tiles(16, 16, outer=4)),    # one pass, one offset past the window, 2 tokens
+    (1, 13, 2, 1, 6, 9, 7, S.Tiles(16, 16, outer=4)),    # two passes, the second part past the window
+    (1, 20, 1, 1, 8, 6, 40, S.Tiles(16, 16, outer=8)),   # the outer keys are k1; 2 tokens
+    (2, 11, 1, 1, 5, 16, 16, S.Tiles(16, 8, outer=16)),  # one token, all 16 offsets
+]
+
+
+@pytest.mark.parametrize("logits", S.LOGITS)
+@pytest.mark.parametrize("case", OUTER_PACKING)
+def test_forward_packs_outer_offsets_into_rows(case, logits):
+    B, T, Hq, Hkv, D, w1, w2, tiles = case
+    x = inputs(B, T, Hq, Hkv, D)
+    config = replace(S.INTERPRETER_CONFIG, forward=tiles)
+    out, lse = S.triton_forward(*x, w1, w2, logits == "determinant", config=config)
+    check(out, S.windowed_reference(*x, w1, w2, logits))
+
+
+def test_forward_tiling_caps_the_outer_offsets():
+    assert S.forward_tiling(S.Tiles(64, 64, outer=64), 1, 128) == (1, 64)
+    assert S.forward_tiling(S.Tiles(64, 64, outer=64), 1, 32) == (2, 32)
+    assert S.forward_tiling(S.Tiles(128, 64, outer=2), 64, 32) == (1, 2)
+    assert S.forward_tiling(S.Tiles(64, 64, outer=64), 64, 32) == (1, 1)   # one token's heads fill the rows
+    assert S.forward_tiling(S.Tiles(64, 64, outer=64), 3, 50) == (1, 16)
 
 
 @pytest.mark.parametrize("logits", S.LOGITS)

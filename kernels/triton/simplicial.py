@@ -37,23 +37,30 @@ instead of pair(q, a) (Q_FIRST = False): L(q, k1, k2) = L(k2, q, k1).
 Rows of a program
 -----------------
 A program owns BLOCK_T consecutive tokens of one (batch, key/value head) and all GROUP query heads that share that
-key/value head (GQA): M = BLOCK_T * GROUP_PAD rows, row r = (token r // GROUP_PAD, head r % GROUP_PAD). The GQA
-heads of a token need the same keys, so they stack into the MMA's M dimension for free; without GQA (GROUP = 1)
-the rows are BLOCK_T consecutive tokens, whose windows overlap in all but BLOCK_T - 1 keys.
+key/value head (GQA): the backward's M = BLOCK_T * GROUP_PAD rows, row r = (token r // GROUP_PAD, head
+r % GROUP_PAD). The GQA heads of a token need the same keys, so they stack into the MMA's M dimension for free;
+without GQA (GROUP = 1) the rows are BLOCK_T consecutive tokens, whose windows overlap in all but BLOCK_T - 1 keys.
+The forward stacks OUTER_BLOCK outer offsets as well: M = BLOCK_T * GROUP_PAD * OUTER_BLOCK rows, row r = (token,
+head, offset r % OUTER_BLOCK). The inner window depends on the token alone, so the offsets of one token share every
+inner key block: without GQA one token and 64 offsets fill 64 rows and load only the keys of one window.
 
 Forward
 -------
-For each outer offset t = 0 .. w_a - 1, row (i, g) takes its outer key j = i - t (a different key per token, so
-the outer window is never wasted) and forms u = pair(q_i, a_j). What is left is ordinary attention of the
-queries u against the inner keys c in (i - w_b, i], blocks of BLOCK_K keys over the union of the rows' windows,
-with an online softmax (exp2, running max m and sum l) shared by all t:
+The outer offsets are walked OUTER_BLOCK at a time: in the pass t0, row (i, g, s) takes the offset t = t0 + s and its
+outer key j = i - t (a different key per row, so the outer window is never wasted) and forms u = pair(q_i, a_j)
+(q is loaded once, before the passes). What is left is ordinary attention of the queries u against the inner keys
+c in (i - w_b, i], blocks of BLOCK_K keys over the union of the rows' windows, with an online softmax (exp2, running
+max m and sum l per row) shared by all passes:
 
     S = u @ b_blockᵀ,  P = exp2(S - m),  acc_t += P @ vb_block,  and after the sweep  acc += acc_t ⊙ va_j
 
-acc is rescaled once per t (acc_t carries the rescaling inside the sweep). With one token per program
-(BLOCK_T = 1, the GQA packing) every row has the same outer key, so va_j folds into the value block instead:
-acc = alpha acc + P @ (vb_block ⊙ va_j), with no second M x D accumulator. The log-sum-exp, m + log2 l (base 2),
-is saved for the backward. Blocks that lie inside every row's window skip the mask (MASKED = False).
+acc is rescaled once per pass (acc_t carries the rescaling inside the sweep); when one pass covers the outer window
+(ONE_PASS) acc_t is acc itself. At the end the OUTER_BLOCK rows of a query, each a softmax over its own offsets,
+merge into one: m = max of the rows' m, l and acc their sums weighted by exp2(m_row - m). With one token and one
+offset per pass (BLOCK_T = OUTER_BLOCK = 1, the GQA packing) every row has the same outer key, so va_j folds into
+the value block instead: acc = alpha acc + P @ (vb_block ⊙ va_j), with no second M x D accumulator. The
+log-sum-exp, m + log2 l (base 2), is saved for the backward. Blocks that lie inside every row's window skip the
+mask (MASKED = False).
 
 Backward
 --------
@@ -68,8 +75,8 @@ the five gradients are sums over the triples (i, j, c) in the window:
 
 Each gradient is written by the kernel whose programs own its rows, so no two programs write one row and no
 atomics are needed:
-  * rows_backward_kernel, GRAD_OF = GRAD_Q: rows = queries, the same loops as the forward; 3 products per block
-    (S, dP, g); dq += pair(a, g) once per t.
+  * rows_backward_kernel, GRAD_OF = GRAD_Q: rows = queries, the forward's loops one offset at a time; 3 products
+    per block (S, dP, g); dq += pair(a, g) once per t.
   * rows_backward_kernel, GRAD_OF = GRAD_KA / GRAD_VA: rows = outer keys j, and the query at offset t is i = j + t;
     GRAD_KA needs S, dP, g (3 products), GRAD_VA only S and P @ vb (2). The GQA heads are summed at the end.
   * inner_backward_kernel: rows = a block of inner keys c, columns = (query, head) pairs of the queries that see
@@ -77,7 +84,8 @@ atomics are needed:
 Splitting the outer keys' two gradients keeps every program at two M x D accumulators (registers); the price is
 12 block products per (query, t, block) against the 7 of a single pass, i.e. a backward of 6 forward's worth.
 (One pass for both outer-key gradients, the GQA heads summed after every t, was measured on an H100: its
-register spills cost what the saved product gains, and more at (w1, w2) = (128, 128).)
+register spills cost what the saved product gains, and more at (w1, w2) = (128, 128). Loading the queries of
+GRAD_Q once, before the offsets, as the forward does, made the backward 7% slower there with GQA.)
 
 Numerics: the MMA operands are in DOT, the inputs' dtype (bf16/fp16 on a GPU; the launcher hands the interpreter
 fp32 copies of bf16 inputs, whose arithmetic it gets wrong), and accumulate in ACC (fp32, fp64 for fp64 inputs).
@@ -174,15 +182,16 @@ def _unmasked_range(lo, first_safe, end_safe, all_rows_valid, BLOCK: tl.constexp
 
 
 @triton.jit
-def _visible(i, c, t, W_B):
-    # Query i and inner key c (broadcast against each other) at outer offset t: both keys inside i's windows.
-    return (c <= i) & (c > i - W_B) & (t <= i)
+def _visible(i, c, outer_exists, W_B):
+    # Query i and inner key c (broadcast against each other, and against outer_exists: the outer key is inside i's
+    # window): both keys inside i's windows.
+    return (c <= i) & (c > i - W_B) & outer_exists
 
 
 # ---- forward -----------------------------------------------------------------------------------------------------
 
 @triton.jit
-def _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc, d,
+def _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2, m, l, acc, d,
                    BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, FOLD_OUTER_VALUE: tl.constexpr,
                    MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # One block of inner keys c0 .. c0 + BLOCK_K - 1 for the rows' queries u (M, BLOCK_D): online softmax update.
@@ -194,7 +203,7 @@ def _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m
         vb = vb.to(ACC) * va_row                                                 # every row has this outer key
     s = _dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2                      # (M, BLOCK_K)
     if MASKED:
-        s = tl.where(_visible(i[:, None], c[None, :], t, W_B), s, float("-inf"))
+        s = tl.where(_visible(i[:, None], c[None, :], outer_exists[:, None], W_B), s, float("-inf"))
     m_new = tl.maximum(m, tl.max(s, 1))
     alpha = tl.exp2(m - m_new)
     p = tl.exp2(s - m_new[:, None])
@@ -205,58 +214,79 @@ def _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m
 
 @triton.jit
 def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ, HKV, W_A, W_B, scale_log2,
-                   GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr,
-                   HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr,
-                   Q_FIRST: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+                   GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, OUTER_BLOCK: tl.constexpr,
+                   ONE_PASS: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
+                   CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # Q_*, OUT (B, T, HQ, HEAD_DIM); KA_*, VA, KB, VB (B, T, HKV, HEAD_DIM); LSE (B, T, HQ) in ACC, base 2.
-    # Grid: (cdiv(T, BLOCK_T), B * HKV).
-    FOLD_OUTER_VALUE: tl.constexpr = BLOCK_T == 1
+    # Grid: (cdiv(T, BLOCK_T), B * HKV). ONE_PASS: OUTER_BLOCK >= W_A, one pass covers the outer window.
+    QUERIES: tl.constexpr = BLOCK_T * GROUP_PAD
+    FOLD_OUTER_VALUE: tl.constexpr = BLOCK_T * OUTER_BLOCK == 1
     i0 = tl.program_id(0) * BLOCK_T
     b = tl.program_id(1) // HKV
     h = tl.program_id(1) % HKV
-    rows = tl.arange(0, BLOCK_T * GROUP_PAD)
-    i = i0 + rows // GROUP_PAD
-    heads = rows % GROUP_PAD
+    rows = tl.arange(0, QUERIES * OUTER_BLOCK)
+    i = i0 + rows // (GROUP_PAD * OUTER_BLOCK)
+    heads = rows // OUTER_BLOCK % GROUP_PAD
+    offset_in_pass = rows % OUTER_BLOCK
     query_ok = (i < T) & (heads < GROUP)
-    query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
     d = tl.arange(0, BLOCK_D)[None, :]
+    q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, _query_rows(b, h, i, heads, T, HQ, GROUP), query_ok, d, HEAD_DIM,
+                                  CHUNKED_DIMS)
 
-    m = tl.full((BLOCK_T * GROUP_PAD,), NO_SCORE_YET, ACC)
-    l = tl.zeros((BLOCK_T * GROUP_PAD,), ACC)
-    acc = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+    m = tl.full((QUERIES * OUTER_BLOCK,), NO_SCORE_YET, ACC)
+    l = tl.zeros((QUERIES * OUTER_BLOCK,), ACC)
+    acc = tl.zeros((QUERIES * OUTER_BLOCK, BLOCK_D), ACC)
     lo = tl.maximum(0, i0 - W_B + 1)
     hi = tl.minimum(T, i0 + BLOCK_T)
-    for t in range(0, tl.minimum(W_A, i0 + BLOCK_T)):
+    for t0 in range(0, tl.minimum(W_A, i0 + BLOCK_T), OUTER_BLOCK):
+        t = t0 + offset_in_pass
         j = i - t
-        outer_ok = query_ok & (j >= 0)
+        outer_exists = (t < W_A) & (j >= 0)
+        outer_ok = query_ok & outer_exists
         outer_rows = _key_rows(b, h, j, T, HKV)
-        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
         a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
         u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
         if FOLD_OUTER_VALUE:
-            va_row = tl.load(VA + _key_rows(b, h, i0 - t, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM).to(ACC)
-            acc_t = acc
+            va_row = tl.load(VA + _key_rows(b, h, i0 - t0, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM).to(ACC)
         else:
             va_row = tl.zeros((1, BLOCK_D), ACC)
-            acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+        if FOLD_OUTER_VALUE or ONE_PASS:
+            acc_t = acc
+        else:
+            acc_t = tl.zeros((QUERIES * OUTER_BLOCK, BLOCK_D), ACC)
         m_before = m
-        start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, t <= i0, BLOCK_K)
+        every_outer_key_exists = (t0 + OUTER_BLOCK - 1 <= i0) & (t0 + OUTER_BLOCK <= W_A)
+        start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, every_outer_key_exists, BLOCK_K)
         for c0 in range(lo, start, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc_t,
-                                         d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
+                                         m, l, acc_t, d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
         for c0 in range(start, end, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc_t,
-                                         d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, False, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
+                                         m, l, acc_t, d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, False, DOT, ACC)
         for c0 in range(end, hi, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, m, l, acc_t,
-                                         d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
+                                         m, l, acc_t, d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
         if FOLD_OUTER_VALUE:
             acc = acc_t
         else:
             va = _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)
-            acc = acc * tl.exp2(m_before - m)[:, None] + acc_t * va
+            if ONE_PASS:
+                acc = acc_t * va
+            else:
+                acc = acc * tl.exp2(m_before - m)[:, None] + acc_t * va
 
+    if OUTER_BLOCK > 1:  # one softmax over the OUTER_BLOCK rows of each query: merge their (m, l, acc)
+        m_rows = tl.reshape(m, (QUERIES, OUTER_BLOCK))
+        m = tl.max(m_rows, 1)
+        weight = tl.exp2(m_rows - m[:, None])
+        l = tl.sum(tl.reshape(l, (QUERIES, OUTER_BLOCK)) * weight, 1)
+        acc = tl.sum(tl.reshape(acc, (QUERIES, OUTER_BLOCK, BLOCK_D)) * weight[:, :, None], 1)
+    queries = tl.arange(0, QUERIES)
+    i = i0 + queries // GROUP_PAD
+    heads = queries % GROUP_PAD
+    query_ok = (i < T) & (heads < GROUP)
+    query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
     out = tl.where(l[:, None] > 0, acc / l[:, None], 0.0)
     tl.store(OUT + query_rows[:, None] * HEAD_DIM + d, out.to(OUT.dtype.element_ty),
              mask=query_ok[:, None] & (d < HEAD_DIM))
@@ -276,7 +306,7 @@ def _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, 
     vb = _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
     p = tl.exp2(_dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2 - lse[:, None])  # (M, BLOCK_K)
     if MASKED:
-        p = tl.where(_visible(i[:, None], c[None, :], t, W_B), p, 0.0)
+        p = tl.where(_visible(i[:, None], c[None, :], t <= i[:, None], W_B), p, 0.0)
     if GRAD_OF == GRAD_VA:
         return _dot(p, vb, acc_t, DOT, ACC)
     else:
@@ -384,7 +414,7 @@ def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PRE
         w = (do.to(ACC) * _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)).to(DOT)
         p_t = tl.exp2(_dot(kb, tl.trans(u), None, DOT, ACC) * scale_log2 - lse[None, :])  # (BLOCK_C, N)
         if MASKED:
-            p_t = tl.where(_visible(i[None, :], c[:, None], t, W_B), p_t, 0.0)
+            p_t = tl.where(_visible(i[None, :], c[:, None], t <= i[None, :], W_B), p_t, 0.0)
         ds_t = p_t * (_dot(vb, tl.trans(w), None, DOT, ACC) - delta[None, :])
         dkb = _dot(ds_t, u, dkb, DOT, ACC)
         dvb = _dot(p_t, w, dvb, DOT, ACC)

@@ -247,13 +247,13 @@ def _relate_to_sdpa(rows: list[Row]) -> None:
 # ---- tuning ------------------------------------------------------------------------------------------------------
 
 CANDIDATES = {  # per kernel: the tiles tried, each with the other kernels at their defaults
-    "forward": [S.Tiles(64, 64, 4, 2), S.Tiles(64, 64, 4, 3), S.Tiles(64, 128, 4, 2), S.Tiles(64, 32, 4, 2),
-                S.Tiles(32, 32, 4, 2), S.Tiles(128, 64, 8, 2)],
+    "forward": [S.Tiles(64, 64, 4, 2), S.Tiles(64, 64, 4, 3), S.Tiles(64, 128, 4, 2), S.Tiles(128, 64, 8, 2),
+                S.Tiles(64, 64, 4, 2, outer=64), S.Tiles(128, 64, 8, 2, outer=128), S.Tiles(128, 32, 8, 2, outer=128),
+                S.Tiles(128, 64, 8, 2, outer=2)],
     "query_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 64, 4, 2), S.Tiles(32, 32, 4, 2)],
     "outer_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 32, 8, 2), S.Tiles(64, 64, 8, 2), S.Tiles(32, 32, 4, 2)],
     "inner_backward": [S.Tiles(64, 16, 4, 2), S.Tiles(32, 32, 4, 2), S.Tiles(64, 32, 4, 2), S.Tiles(32, 16, 4, 2)],
 }
-SWEEP_T = 4096
 
 
 def _candidate_configs(base: S.KernelConfig) -> list[tuple[str, S.KernelConfig]]:
@@ -271,9 +271,11 @@ def _time(x, w1, w2, config, backward: bool) -> float:
 
 def sweep() -> list[dict]:
     """Time the candidate tiles of each kernel (the others at their defaults) on both settings and both window
-    shapes at T = 4096, trilinear logits: the forward alone, or the whole backward. Prints and returns the
-    table; the defaults in swr_tutor.simplicial (HOPPER_CONFIG, HOPPER_WIDE_GQA_CONFIG) come from it."""
-    settings = [replace(s, T=SWEEP_T) for s in SETTINGS]
+    shapes, trilinear logits: the forward alone, or the whole backward. Prints and returns the table; the defaults
+    in swr_tutor.simplicial (HOPPER_CONFIG, HOPPER_WIDE_GQA_CONFIG) come from it. The full T matters: at
+    T = 4096 setting a's inner-key backward has 64 programs of 64 keys for 132 multiprocessors, and the 32-key
+    tiles chosen there made the whole backward 6% slower than 64-key ones at T = 16384, (w1, w2) = (128, 128)."""
+    settings = SETTINGS
     plans = {s.label: _candidate_configs(S.default_config(torch.device("cuda"), s.Hq // s.Hkv)) for s in settings}
     compile_ahead([(s, w, "trilinear", config, not label.startswith("forward"))
                    for s in settings for w in WINDOWS for label, config in plans[s.label]])
