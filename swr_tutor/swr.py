@@ -143,72 +143,43 @@ def b2p_backward(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, *, block_t:
     return da_per_slice.sum(0).to(a.dtype), dx
 
 
-@torch.library.custom_op("swr_tutor::b2p", mutates_args=())
-def b2p_op(a: torch.Tensor, x: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
-    """The Triton forward as a torch op (one node for torch.compile), differentiable."""
-    return b2p_forward(a, x, out_dtype)
-
-
-@b2p_op.register_fake
-def _b2p_shape(a, x, out_dtype):
-    return x.new_empty(x.shape, dtype=out_dtype)
-
-
-@torch.library.custom_op("swr_tutor::b2p_backward", mutates_args=())
-def b2p_backward_op(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The Triton backward as a torch op: (da, dx)."""
-    return b2p_backward(a, x, dy)
-
-
-@b2p_backward_op.register_fake
-def _b2p_backward_shapes(a, x, dy):
-    contiguous = torch.contiguous_format
-    return torch.empty_like(a, memory_format=contiguous), torch.empty_like(x, memory_format=contiguous)
-
-
 def _save_inputs(ctx, inputs, output):
     a, x, _ = inputs
     ctx.save_for_backward(a, x)
 
 
-def _b2p_op_backward(ctx, dy):
-    da, dx = b2p_backward_op(*ctx.saved_tensors, dy)
-    return da, dx, None
+def _differentiable_ops(name: str, forward, backward):
+    """Register ``forward(a, x, out_dtype)`` and ``backward(a, x, dy) -> (da, dx)`` as the torch ops
+    swr_tutor::<name> and swr_tutor::<name>_backward (one node each for torch.compile), the first differentiable
+    through the second. Returns (op, backward_op)."""
+
+    @torch.library.custom_op(f"swr_tutor::{name}", mutates_args=())
+    def op(a: torch.Tensor, x: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
+        return forward(a, x, out_dtype)
+
+    @op.register_fake
+    def _(a, x, out_dtype):
+        return x.new_empty(x.shape, dtype=out_dtype)
+
+    @torch.library.custom_op(f"swr_tutor::{name}_backward", mutates_args=())
+    def backward_op(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return backward(a, x, dy)
+
+    @backward_op.register_fake
+    def _(a, x, dy):
+        contiguous = torch.contiguous_format
+        return torch.empty_like(a, memory_format=contiguous), torch.empty_like(x, memory_format=contiguous)
+
+    def gradients(ctx, dy):
+        da, dx = backward_op(*ctx.saved_tensors, dy)
+        return da, dx, None
+
+    op.register_autograd(gradients, setup_context=_save_inputs)
+    return op, backward_op
 
 
-b2p_op.register_autograd(_b2p_op_backward, setup_context=_save_inputs)
-
-
-# ---- the CUDA path ---------------------------------------------------------------------------------------
-
-@torch.library.custom_op("swr_tutor::b2p_cuda", mutates_args=())
-def b2p_cuda_op(a: torch.Tensor, x: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
-    """The CUDA forward (kernels/cuda/b2p.cu) as a torch op, differentiable."""
-    return cuda_kernels.b2p_forward(a, x, out_dtype)
-
-
-@b2p_cuda_op.register_fake
-def _b2p_cuda_shape(a, x, out_dtype):
-    return x.new_empty(x.shape, dtype=out_dtype)
-
-
-@torch.library.custom_op("swr_tutor::b2p_cuda_backward", mutates_args=())
-def b2p_cuda_backward_op(a: torch.Tensor, x: torch.Tensor, dy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The CUDA backward as a torch op: (da, dx)."""
-    return cuda_kernels.b2p_backward(a, x, dy)
-
-
-@b2p_cuda_backward_op.register_fake
-def _b2p_cuda_backward_shapes(a, x, dy):
-    return _b2p_backward_shapes(a, x, dy)
-
-
-def _b2p_cuda_op_backward(ctx, dy):
-    da, dx = b2p_cuda_backward_op(*ctx.saved_tensors, dy)
-    return da, dx, None
-
-
-b2p_cuda_op.register_autograd(_b2p_cuda_op_backward, setup_context=_save_inputs)
+b2p_op, b2p_backward_op = _differentiable_ops("b2p", b2p_forward, b2p_backward)  # the Triton kernels
+b2p_cuda_op, b2p_cuda_backward_op = _differentiable_ops("b2p_cuda", cuda_kernels.b2p_forward, cuda_kernels.b2p_backward)
 
 
 # ---- the public op ---------------------------------------------------------------------------------------
