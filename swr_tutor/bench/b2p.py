@@ -30,46 +30,34 @@ def _first_sequence(a, x):
     return a[:1].double(), x[:1].double()
 
 
-def ours_forward(a, x):
-    y = b2p_forward(a, x, DTYPE)
-    ref = b2p_reference(*_first_sequence(a, x))
-    return (lambda: b2p_forward(a, x, DTYPE)), relative_error(y[:1], ref)
-
-
 def _gradient_errors(a, x, dy, da, dx):
     a64, x64 = (t.detach()[:1].double().requires_grad_() for t in (a, x))
     b2p_reference(a64, x64).backward(dy[:1].double())
     return max(relative_error(dx[:1], x64.grad), relative_error(da[:1], a64.grad))
 
 
-def ours_kernels_forward_backward(a, x):
+def forward_row(forward):
+    """The row of a forward kernel ``forward(a, x, out_dtype)``: its step and its error on the first sequence."""
+    def row(a, x):
+        y = forward(a, x, DTYPE)
+        return (lambda: forward(a, x, DTYPE)), relative_error(y[:1], b2p_reference(*_first_sequence(a, x)))
+
+    return row
+
+
+def kernels_forward_backward_row(forward, backward):
     """The forward and backward kernels back to back: what the GPU spends on one training step of the layer."""
-    dy = torch.randn_like(x)
+    def row(a, x):
+        dy = torch.randn_like(x)
 
-    def step():
-        b2p_forward(a, x, DTYPE)
-        return b2p_backward(a, x, dy)
+        def step():
+            forward(a, x, DTYPE)
+            return backward(a, x, dy)
 
-    da, dx = step()
-    return step, _gradient_errors(a, x, dy, da, dx)
+        da, dx = step()
+        return step, _gradient_errors(a, x, dy, da, dx)
 
-
-def ours_cuda_forward(a, x):
-    y = cuda_kernels.b2p_forward(a, x, DTYPE)
-    ref = b2p_reference(*_first_sequence(a, x))
-    return (lambda: cuda_kernels.b2p_forward(a, x, DTYPE)), relative_error(y[:1], ref)
-
-
-def ours_cuda_kernels_forward_backward(a, x):
-    """The CUDA forward and backward kernels back to back, as the Triton row above."""
-    dy = torch.randn_like(x)
-
-    def step():
-        cuda_kernels.b2p_forward(a, x, DTYPE)
-        return cuda_kernels.b2p_backward(a, x, dy)
-
-    da, dx = step()
-    return step, _gradient_errors(a, x, dy, da, dx)
+    return row
 
 
 def ours_autograd_step(a, x):
@@ -155,10 +143,11 @@ def flex_attention_window_32(a, x):
 
 
 ROWS = [
-    ("ours: Triton forward", ours_forward),
-    ("ours: Triton forward+backward kernels", ours_kernels_forward_backward),
-    ("ours: CUDA forward", ours_cuda_forward),
-    ("ours: CUDA forward+backward kernels", ours_cuda_kernels_forward_backward),
+    ("ours: Triton forward", forward_row(b2p_forward)),
+    ("ours: Triton forward+backward kernels", kernels_forward_backward_row(b2p_forward, b2p_backward)),
+    ("ours: CUDA forward", forward_row(cuda_kernels.b2p_forward)),
+    ("ours: CUDA forward+backward kernels", kernels_forward_backward_row(cuda_kernels.b2p_forward,
+                                                                         cuda_kernels.b2p_backward)),
     ("ours: autograd step (host included)", ours_autograd_step),
     ("torch eager b2p_reference", torch_eager),
     ("torch.compile b2p_reference", torch_compiled),
