@@ -16,7 +16,6 @@
 The benchmarks appendix reads the records installed with the wheel (book/data ships as ``swr_tutor/data``).
 """
 import argparse
-import json
 import os
 import re
 import shlex
@@ -25,20 +24,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-from .bench.common import ROOT, Row, environment
-from .chapters import chapter_paths
+from .bench.common import ROOT, Row, environment, load_results, write_json
+from .chapters import book_path, notebook_paths
 
 SUITE = "notebook_runs"
-APPENDIX_NOTEBOOKS = (ROOT / "book" / "solutions.ipynb", ROOT / "book" / "benchmarks.ipynb")
 CELL_TIMEOUT_S = 900
 
 
 def notebooks(prefixes: list[str] | None = None) -> list[Path]:
     """The chapters and the appendix notebooks a reader runs; only those whose name starts with a prefix if given."""
-    found = chapter_paths() + [path for path in APPENDIX_NOTEBOOKS if path.is_file()]
+    found = notebook_paths()
     if not prefixes:
         return found
     chosen = [path for path in found if any(path.stem.startswith(prefix) for prefix in prefixes)]
@@ -51,8 +48,9 @@ def _pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def build_wheel(dist: Path) -> Path:
-    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "--quiet", "--wheel-dir", str(dist), str(ROOT))
+def build_wheel(dist: Path, source: Path = ROOT) -> Path:
+    """The wheel of ``source`` (this repository) built into ``dist``, without downloading anything."""
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "--quiet", "--wheel-dir", str(dist), str(source))
     return next(dist.glob("swr_tutor-*.whl"))
 
 
@@ -91,7 +89,7 @@ def run_notebook(path: Path, scratch: Path, env: dict) -> Row:
         print(result.stdout[-4000:], result.stderr[-2000:], sep="\n", file=sys.stderr)
         summary = "; ".join([summary, *failures[:2]])
     cells = sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed|error)", summary))
-    return Row(SUITE, {}, f"{path.parent.name}/{path.name}", None, note=summary,
+    return Row(SUITE, {}, book_path(path), None, note=summary,
                extra={"seconds": round(seconds, 1), "passed": result.returncode == 0, "cells": cells})
 
 
@@ -104,16 +102,14 @@ def _versions(wheel: Path, imported: Path) -> dict:
 
 def write(out: Path, rows: list[Row], env: dict, command: str) -> None:
     rows = sorted(rows, key=lambda row: (row.name.startswith("book/"), row.name))  # chapters, then appendices
-    record = {"suite": SUITE, "command": command, "environment": env, "rows": [asdict(row) for row in rows]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    write_json(out, SUITE, rows, command, env)
 
 
 def earlier_rows(out: Path, replaced: set[str]) -> list[Row]:
     """The rows of an earlier ``out`` for notebooks not in ``replaced`` (for --append)."""
     if not out.is_file():
         return []
-    return [Row(**row) for row in json.loads(out.read_text())["rows"] if row["name"] not in replaced]
+    return [row for row in load_results(out)["rows"] if row.name not in replaced]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         if imported != tmp / "site" / "swr_tutor":
             raise SystemExit(f"notebook_runs: swr_tutor imports from {imported}, not from the installed wheel")
         record_env = {**environment(), **_versions(wheel, imported.relative_to(tmp))}
-        names = {f"{path.parent.name}/{path.name}" for path in chosen}
+        names = {book_path(path) for path in chosen}
         rows = earlier_rows(args.out, names) if args.append else []
         for path in chosen:
             print(f"{path.name} ...", end=" ", flush=True)

@@ -19,7 +19,7 @@ def _notebook(path: Path, *sources: str) -> Path:
 
 def test_the_reader_runs_every_chapter_and_both_appendices():
     names = [p.name for p in notebook_runs.notebooks()]
-    assert names[0] == "01_scalar_recurrence.ipynb" and names[-2:] == ["solutions.ipynb", "benchmarks.ipynb"]
+    assert names[0] == "01_scalar_recurrence.ipynb" and names[-2:] == ["benchmarks.ipynb", "solutions.ipynb"]
     assert [p.stem for p in notebook_runs.notebooks(["02", "solutions"])] == ["02_lower_triangular_system", "solutions"]
     with pytest.raises(SystemExit, match="no notebook starts with"):
         notebook_runs.notebooks(["99"])

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from swr_tutor import notebook_runs
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,11 +35,7 @@ def test_wheel_installs_and_runs_a_triton_kernel(tmp_path):
     source, wheels, target = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".venv", "_build", ".git", ".whl", "build", "*.egg-info", "__pycache__", ".hypothesis"))
-    pip = [sys.executable, "-m", "pip"]
-    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)],
-                   check=True, cwd=tmp_path)
-    wheel = next(wheels.glob("swr_tutor-*.whl"))
-    subprocess.run(pip + ["install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True)
+    notebook_runs.install(notebook_runs.build_wheel(wheels, source), target)
     program = (
         "import torch, swr_tutor, swr_tutor.kernels\n"
         "from swr_tutor.scans import triton_scan\n"

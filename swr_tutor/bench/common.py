@@ -105,8 +105,10 @@ def _number(value, width: int, spec: str) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
 
 
-def write_json(path: Path, suite: str, rows: list[Row], command: str) -> None:
-    record = {"suite": suite, "command": command, "environment": environment(), "rows": [asdict(r) for r in rows]}
+def write_json(path: Path, suite: str, rows: list[Row], command: str, env: dict | None = None) -> None:
+    """The record {suite, command, environment, rows} as JSON; ``env`` defaults to this machine's environment()."""
+    record = {"suite": suite, "command": command, "environment": env or environment(),
+              "rows": [asdict(r) for r in rows]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
 

@@ -15,7 +15,6 @@ import shlex
 import statistics
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ import torch.distributed as dist
 
 from ..distributed import halo_pieces, swr_context_parallel
 from ..swr import swr
-from .common import Row, environment, format_table
+from .common import Row, format_table, load_results, write_json
 
 SUITE = "context-parallel"
 
@@ -70,11 +69,11 @@ def measure(B: int, H: int, D: int, lengths: list[int], repeats: int) -> list[Ro
             Row(SUITE, shape, "one shard alone fwd+bwd", alone, ratio=1.0)]
 
 
-def _merged(path: Path, rows: list[Row], command: str) -> dict:
-    record = json.loads(path.read_text()) if path.exists() else {"suite": SUITE, "rows": []}
+def _merged(path: Path, rows: list[Row]) -> list[Row]:
+    """The rows stored in ``path`` (if any) but those of the same shape and name as ``rows``, then ``rows``."""
     replaced = {(json.dumps(r.shape, sort_keys=True), r.name) for r in rows}
-    kept = [r for r in record["rows"] if (json.dumps(r["shape"], sort_keys=True), r["name"]) not in replaced]
-    return {"suite": SUITE, "command": command, "environment": environment(), "rows": kept + [asdict(r) for r in rows]}
+    stored = load_results(path)["rows"] if path.exists() else []
+    return [r for r in stored if (json.dumps(r.shape, sort_keys=True), r.name) not in replaced] + rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 command = (f"torchrun --nproc-per-node {world} -m swr_tutor.bench.context_parallel "
                            + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv)))
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(_merged(args.out, rows, command), indent=1) + "\n")
+                write_json(args.out, SUITE, _merged(args.out, rows), command)
     finally:
         dist.destroy_process_group()
     return 0
