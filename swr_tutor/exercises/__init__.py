@@ -120,3 +120,10 @@ def converted(fn: Callable, convert: Callable) -> Callable:
 def as_number(value):
     """A one-element tensor as a Python number; anything else unchanged."""
     return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+
+
+def int_pair(value):
+    """A pair of integral numbers as ints, so that 6.0 and 6 compare equal; anything else unchanged."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v for v in value)
+    return value

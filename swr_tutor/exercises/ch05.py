@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..blocked import TILE
 from ..recurrence import transfer_operator
 from ..swr import b2p_reference, swr_mask
-from . import as_number, Case, converted, decays_with_zeros_and_ones, name_the_mistake, run_cases
+from . import as_number, Case, converted, decays_with_zeros_and_ones, int_pair, name_the_mistake, run_cases
 
 
 def _inputs(T: int, D: int, seed: int) -> torch.Tensor:
@@ -70,20 +70,13 @@ def programs_and_reads_reference(B: int, H: int, T: int, block_t: int = TILE) ->
     return B * H * blocks, B * H * (T + TILE * (blocks - 1))
 
 
-def _int_pair(got):
-    """A pair of integral numbers as ints, so that 6.0 and 6 compare equal; anything else unchanged."""
-    if isinstance(got, (tuple, list)) and len(got) == 2:
-        return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v for v in got)
-    return got
-
-
 def check_programs_and_reads(fn: Callable) -> None:
     """``fn(B, H, T, block_t)`` must return (programs, rows of x loaded) of the forward launch."""
     exercise = "programs_and_reads"
     B, H, T, block_t = 2, 3, 100, 32
     blocks, padded_blocks = math.ceil(T / block_t), T // block_t
     programs, rows = programs_and_reads_reference(B, H, T, block_t)
-    name_the_mistake(exercise, converted(fn, _int_pair), (B, H, T, block_t), (programs, rows), [
+    name_the_mistake(exercise, converted(fn, int_pair), (B, H, T, block_t), (programs, rows), [
         ((programs, rows + TILE * B * H),
          "the first block of a sequence has no tile before it: its halo lies before position 0, every load "
          "is masked off and reads nothing"),
@@ -103,7 +96,7 @@ def check_programs_and_reads(fn: Callable) -> None:
         ((8, 16, 8192, 16), ""),
         ((8, 16, 8192, 64), ""),
     ]
-    run_cases(exercise, converted(fn, _int_pair),
+    run_cases(exercise, converted(fn, int_pair),
               [Case(args, programs_and_reads_reference(*args), hint=hint) for args, hint in cases])
 
 

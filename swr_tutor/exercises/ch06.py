@@ -11,7 +11,7 @@ import torch
 from .. import warp_model
 from ..blocked import TILE
 from ..recurrence import transfer_operator
-from . import Case, converted, decays_with_zeros_and_ones, name_the_mistake, run_cases
+from . import Case, converted, decays_with_zeros_and_ones, int_pair, name_the_mistake, run_cases
 
 
 # ---- exercise 1: where a lane keeps an entry of the A operand ----------------------------------------------
@@ -23,16 +23,10 @@ def a_entry_reference(lane: int, register: int, half: int) -> tuple[int, int]:
     return g + 8 * (register & 1), 2 * q + 8 * (register >> 1) + half
 
 
-def _int_pair(got):
-    if isinstance(got, (tuple, list)) and len(got) == 2:
-        return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v for v in got)
-    return got
-
-
 def check_a_entry(fn: Callable) -> None:
     """``fn(lane, register, half)`` must return the (row, column) of the A operand that the lane holds there."""
     exercise = "a_entry"
-    fn = converted(fn, _int_pair)
+    fn = converted(fn, int_pair)
     lane, register, half = 13, 3, 1   # g = 3, q = 1
     name_the_mistake(exercise, fn, (lane, register, half), a_entry_reference(lane, register, half), [
         ((3 + 8, 2 * 1 + 8 + 1)[::-1], "you swapped row and column: the group g = lane // 4 picks the ROW"),
