@@ -68,9 +68,14 @@ def shape_label(shape) -> str:
     return str(tuple(shape))
 
 
+def shape_words(shape: dict) -> list[str]:
+    """['B=8', 'H=16', ...] for a shape dict."""
+    return [f"{k}={v}" for k, v in shape.items()]
+
+
 def _tick_label(shape: dict) -> str:
     """Two lines, 'B=8 H=16' over 'T=8192 D=64': fits under a group of bars."""
-    items = [f"{k}={v}" for k, v in shape.items()]
+    items = shape_words(shape)
     half = (len(items) + 1) // 2
     return " ".join(items[:half]) + "\n" + " ".join(items[half:])
 
@@ -175,7 +180,7 @@ def markdown_table(record: dict, *, value: str = "ratio", names_shown: list[str]
         raise ValueError(f"markdown_table: value must be a numeric Row field, got {value!r}")
     shown = names_shown if names_shown is not None else names(record, calibration=True)
     groups = shapes(record)
-    lines = ["| | " + " | ".join(" ".join(f"{k}={v}" for k, v in s.items()) for s in groups) + " |",
+    lines = ["| | " + " | ".join(" ".join(shape_words(s)) for s in groups) + " |",
              "|:---|" + "---:|" * len(groups)]
     for name in shown:
         cells = []
@@ -264,6 +269,8 @@ def suite_info(suite: str) -> Suite:
     """How to read a suite's ratios; a suite this module does not know gets a generic description."""
     return SUITES.get(suite, Suite("the suite's own ratio (its module in swr_tutor.bench says which)",
                                    "the suite's calibration row", "see the module", "calibration"))
+
+
 _ROW_COLUMNS = (("ms", "ms", ".3g"), ("ratio", "ratio", ".3g"), ("tflops", "TFLOP/s", ".0f"),
                 ("gbps", "GB/s", ".0f"), ("max_rel_err", "rel. error", ".1e"))
 
@@ -303,7 +310,7 @@ def rows_table(record: dict) -> str:
     lines = ["| " + " | ".join(titles) + " |", "|" + "|".join(":---" if t in ("shape", "name", "note") else "---:"
                                                            for t in titles) + "|"]
     for row in rows:
-        cells = ([" ".join(f"{k}={v}" for k, v in row.shape.items())] if with_shape else []) + [_cell(row.name, "")]
+        cells = ([" ".join(shape_words(row.shape))] if with_shape else []) + [_cell(row.name, "")]
         cells += [_cell(getattr(row, field), spec) for field, _, spec in numeric]
         cells += [_cell(row.extra.get(key), ".3g") for key in extras] + [_cell(row.note, "")]
         lines.append("| " + " | ".join(cells) + " |")
