@@ -8,6 +8,7 @@ the repository URL in _config.yml. Notebooks are stored without outputs and with
     python -m swr_tutor.chapters check   # report what `sync` would change (used by the tests)
 """
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -40,6 +41,18 @@ print(f"swr_tutor {{swr_tutor.__version__}} on {{swr_tutor.device.device_name()}
 
 COLAB_TEMPLATE = "[Open this {kind} in Colab]({url}) (a GPU runtime is preselected)."
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def show_code(code: str, language: str = "python") -> None:
+    """Display ``code`` in a notebook as a highlighted listing (the built book renders it too)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```{language}\n{code.rstrip()}\n```"))
+
+
+def show_source(obj) -> None:
+    """Display the source of a Python function, class or module as a listing."""
+    show_code(inspect.getsource(obj))
 
 
 def book_config() -> dict:
@@ -97,8 +110,9 @@ def _cell(cell_type: str, source: str, cell_id: str) -> dict:
 
 
 def normalised(notebook: dict, name: str, config: dict) -> dict:
-    """``name``: the notebook's book path, as ``book_path`` gives it."""
-    """The notebook as it must be stored: generated opening cells, no outputs, fixed metadata."""
+    """The notebook as it must be stored: generated opening cells, no outputs, fixed metadata.
+
+    ``name``: the notebook's book path, as ``book_path`` gives it."""
     cells = [dict(c) for c in notebook["cells"]]
     if not cells or cells[0]["cell_type"] != "markdown" or not "".join(cells[0]["source"]).startswith("# "):
         raise ValueError(f"{name}: the first cell must be markdown starting with '# ' (title and promise)")
