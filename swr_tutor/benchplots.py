@@ -260,6 +260,8 @@ SUITES = {
     "b2p": Suite("time / copy roofline", "the copy roofline (read x, write y)", "lower", "copy roofline"),
     "b2p-tuning": Suite("time / copy roofline", "the copy roofline (read x, write y)", "lower", "copy roofline"),
     "simplicial": Suite("TFLOP/s / SDPA TFLOP/s", "torch SDPA (causal) in the same pass", "higher", "torch SDPA"),
+    "simplicial-orders": Suite("TFLOP/s / streamed-order TFLOP/s", "the forward in the streamed loop order (the "
+                               "smaller window walked, the larger one streamed in blocks)", "higher", "streamed order"),
     "phalanx": Suite("time / SWA-32 or AAAA", "SWA-32 for the layers, the full-attention model AAAA for the train steps",
                      "lower", "SWA-32 or AAAA"),
 }

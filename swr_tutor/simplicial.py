@@ -255,6 +255,7 @@ class Tiles:
     num_warps: int = 4
     num_stages: int = 2
     outer: int = 1
+    resident: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,20 +278,37 @@ SMALL_GPU_CONFIG = _uniform(Tiles(64, 32, 4, 2))  # T4 and friends
 # Chosen on an H100 (bf16, D = 128, the benchmark's shapes) by swr_tutor.bench.simplicial.sweep and by hand. The
 # forward fills its 64 rows with one token's outer offsets (two tokens at w_a = 32); wide GQA groups (16+ query heads
 # per key/value head) fill 128 rows with one token's heads at two offsets, on 8 warps. The backward kernels run
-# 4 warps (they beat 8 in every kernel).
+# 4 warps (they beat 8 in every kernel but dq of the determinant form with wide GQA groups).
 HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 2, outer=64), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2),
                              Tiles(64, 32, 4, 2))
 HOPPER_WIDE_GQA_CONFIG = replace(HOPPER_CONFIG, forward=Tiles(128, 64, 8, 2, outer=2))
+# When the smaller window fills more than half of a block of 128 keys, the forward keeps that block resident and
+# walks the larger window as outer keys: one token per program (its heads, or 64 of its outer offsets).
+HOPPER_RESIDENT_FORWARD = Tiles(64, 128, 4, 2, outer=64, resident=True)
 
 
-def default_config(device: torch.device, group: int = 1) -> KernelConfig:
-    """Tiles for the machine and the GQA group size (query heads per key/value head): small ones for the
-    interpreter and older GPUs, tuned ones on Hopper."""
+def resident_forward_tiles(window: int, group: int = 1, determinant: bool = False) -> Tiles:
+    """Hopper tiles of the forward that holds the smaller window (``window`` keys) resident in one block."""
+    wide_gqa_determinant = determinant and group >= 16  # there the pair products need the registers of 8 warps
+    return replace(HOPPER_RESIDENT_FORWARD, block=max(16, triton.next_power_of_2(window)),
+                   num_warps=8 if wide_gqa_determinant else 4)
+
+
+def default_config(device: torch.device, group: int = 1, windows: tuple[int, int] | None = None,
+                   determinant: bool = False) -> KernelConfig:
+    """Tiles for the machine, the GQA group size (query heads per key/value head), the windows (w1, w2) and the
+    logits: small ones for the interpreter and older GPUs, tuned ones on Hopper."""
     if device.type != "cuda":
         return INTERPRETER_CONFIG
     if torch.cuda.get_device_capability(device)[0] < 9:
         return SMALL_GPU_CONFIG
-    return HOPPER_WIDE_GQA_CONFIG if group >= 16 else HOPPER_CONFIG
+    wide_gqa = group >= 16
+    config = HOPPER_WIDE_GQA_CONFIG if wide_gqa else HOPPER_CONFIG
+    if windows is not None and HOPPER_RESIDENT_FORWARD.block // 2 < min(windows) <= HOPPER_RESIDENT_FORWARD.block:
+        config = replace(config, forward=resident_forward_tiles(min(windows), group, determinant))
+    if determinant and wide_gqa:
+        config = replace(config, query_backward=Tiles(64, 64, 8, 2))
+    return config
 
 
 @dataclass(frozen=True)
@@ -330,9 +348,9 @@ _TL_DTYPES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float3
               torch.float64: "float64"}
 
 
-def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool) -> _Problem:
+def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool, outer_is_k1: bool | None = None) -> _Problem:
     q, k1, k2, v1, v2 = (_kernel_operand(x) for x in (q, k1, k2, v1, v2))
-    outer_is_k1 = w1 < w2
+    outer_is_k1 = w1 < w2 if outer_is_k1 is None else outer_is_k1
     ka, va, w_a, kb, vb, w_b = (k1, v1, w1, k2, v2, w2) if outer_is_k1 else (k2, v2, w2, k1, v1, w1)
     factors = (*_chunk_neighbours(q), *_chunk_neighbours(ka)) if determinant else (q, q, ka, ka)
     D = q.shape[3]
@@ -357,6 +375,16 @@ def forward_tiling(tiles: Tiles, group: int, outer_window: int) -> tuple[int, in
     return _tokens_per_program(tiles.rows, group_pad * outer), outer
 
 
+def forward_plan(tiles: Tiles, group: int, w1: int, w2: int) -> tuple[bool, int, int]:
+    """(resident, tokens per program, outer offsets per pass) of the forward. Resident: ``tiles.resident`` and the
+    smaller window of every token of a program fits in one block of inner keys, which then stays loaded while the
+    larger window is walked as outer keys; otherwise the smaller window is walked and the larger one streamed."""
+    tokens, outer = forward_tiling(tiles, group, max(w1, w2))
+    if tiles.resident and min(w1, w2) + tokens - 1 <= tiles.block:
+        return True, tokens, outer
+    return False, *forward_tiling(tiles, group, min(w1, w2))
+
+
 def _scale_log2(D: int) -> float:
     return logit_scale(D) * math.log2(math.e)
 
@@ -367,17 +395,19 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
 
     Inputs as ``two_simplicial_attention`` (unchecked here), on CUDA or, under the interpreter, on the CPU.
     """
-    problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
-    tiles = (config or default_config(q.device, q.shape[2] // k1.shape[2])).forward
+    group = q.shape[2] // k1.shape[2]
+    tiles = (config or default_config(q.device, group, (w1, w2), determinant)).forward
+    resident, block_t, outer = forward_plan(tiles, group, w1, w2)
+    problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant, outer_is_k1=w1 > w2 if resident else None)
     c = problem.constants
     B, T, Hq, D = q.shape
-    block_t, outer = forward_tiling(tiles, c["GROUP"], problem.w_a)
     out = torch.empty(q.shape, dtype=problem.q.dtype, device=q.device)
     lse = torch.empty((B, T, Hq), dtype=_compute_dtype(q), device=q.device)
     grid = (triton.cdiv(T, block_t), B * k1.shape[2])
     kernels.forward_kernel[grid](*problem.factors, problem.va, problem.kb, problem.vb, out, lse, T, Hq,
                                  k1.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t,
-                                 OUTER_BLOCK=outer, ONE_PASS=outer >= problem.w_a, BLOCK_K=tiles.block,
+                                 OUTER_BLOCK=outer, ONE_PASS=outer >= problem.w_a, RESIDENT_INNER=resident,
+                                 FOLD_OUTER_VALUE=block_t * outer == 1, BLOCK_K=tiles.block,
                                  num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
     return out.to(q.dtype), lse
 
@@ -390,12 +420,14 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
     three times), the inner keys' dk and dv (inner_backward_kernel).
     """
     problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
-    config = config or default_config(q.device, q.shape[2] // k1.shape[2])
+    config = config or default_config(q.device, q.shape[2] // k1.shape[2], (w1, w2), determinant)
     c = problem.constants
     B, T, Hq, D = q.shape
     Hkv = k1.shape[2]
     dout = _kernel_operand(dout)
-    delta = (dout.to(lse.dtype) * out.to(lse.dtype)).sum(-1).contiguous()  # (B, T, Hq): <dO_i, out_i>
+    delta = torch.empty_like(lse)  # (B, T, Hq): <dO_i, out_i>
+    kernels.row_dot_kernel[(triton.cdiv(delta.numel(), 32),)](
+        dout, _kernel_operand(out), delta, delta.numel(), ROWS=32, HEAD_DIM=D, BLOCK_D=c["BLOCK_D"], ACC=c["ACC"])
     inputs = (*problem.factors, problem.va, problem.kb, problem.vb, dout, lse, delta)
     scalars = (T, Hq, Hkv, problem.w_a, problem.w_b, _scale_log2(D), logit_scale(D))
 
@@ -405,8 +437,10 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
                                        ("va", kernels.GRAD_VA, problem.va, config.outer_backward)):
         grads[name] = torch.empty_like(like)
         block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
+        fold = name == "q" and block_t == 1 and not determinant
         kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](
             *inputs, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=tiles.block,
+            FOLD_OUTER_KEY=fold,
             num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
 
     inner = config.inner_backward

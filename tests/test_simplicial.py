@@ -113,7 +113,8 @@ def test_triton_forward_matches_reference_16_bit(dtype):
 
 @pytest.mark.parametrize("logits", S.LOGITS)
 def test_one_token_per_program(logits):
-    """The GQA packing with BLOCK_T = 1: the forward folds the outer value into the value block."""
+    """The GQA packing with BLOCK_T = 1: the forward folds the outer value into the value block, the backward of
+    the trilinear form the outer key into the key block of dq."""
     x = inputs(1, 11, 16, 1, 6, requires_grad=True)
     determinant = logits == "determinant"
     config = S.KernelConfig(*[S.Tiles(16, 16)] * 4)
@@ -132,6 +133,12 @@ OUTER_PACKING = [
     (1, 13, 2, 1, 6, 9, 7, S.Tiles(16, 16, outer=4)),    # two passes, the second part past the window
     (1, 20, 1, 1, 8, 6, 40, S.Tiles(16, 16, outer=8)),   # the outer keys are k1; 2 tokens
     (2, 11, 1, 1, 5, 16, 16, S.Tiles(16, 8, outer=16)),  # one token, all 16 offsets
+    # the smaller window resident in one block of inner keys, the larger one walked as outer keys:
+    (1, 13, 4, 1, 6, 9, 5, S.Tiles(16, 8, outer=4, resident=True)),           # 1 token x 4 heads x 4 offsets
+    (1, 13, 1, 1, 6, 3, 11, S.Tiles(16, 8, outer=4, resident=True)),          # 4 tokens: 3 + 4 - 1 keys <= 8
+    (1, 13, 8, 2, 6, 5, 8, S.Tiles(4, 8, resident=True)),                    # 1 token: the outer value folded
+    (1, 13, 8, 2, 6, 9, 9, S.Tiles(4, 8, resident=True)),                    # 9 > 8 keys: not resident
+    (1, 5, 8, 2, 6, 9, 8, S.Tiles(4, 8, resident=True)),                     # T shorter than both windows
 ]
 
 
@@ -143,6 +150,30 @@ def test_forward_packs_outer_offsets_into_rows(case, logits):
     config = replace(S.INTERPRETER_CONFIG, forward=tiles)
     out, lse = S.triton_forward(*x, w1, w2, logits == "determinant", config=config)
     check(out, S.windowed_reference(*x, w1, w2, logits))
+
+
+def test_forward_plan_chooses_the_loop_order():
+    resident = S.HOPPER_RESIDENT_FORWARD
+    assert S.forward_plan(resident, 64, 128, 128) == (True, 1, 1)      # one token's 64 heads, one outer key a pass
+    assert S.forward_plan(resident, 1, 128, 512) == (True, 1, 64)      # one token at 64 offsets of the 512 window
+    assert S.forward_plan(resident, 1, 512, 256) == (False, 1, 64)     # 256 keys do not fit a block of 128: streamed
+    assert S.forward_plan(S.HOPPER_WIDE_GQA_CONFIG.forward, 64, 512, 32) == (False, 1, 2)
+    assert S.resident_forward_tiles(32).block == 32 and S.resident_forward_tiles(100).block == 128
+    assert S.resident_forward_tiles(128, 64, determinant=True).num_warps == 8
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU")
+def test_gpu_default_config_and_loop_order_benchmark():
+    from swr_tutor.bench import simplicial as bench
+
+    device = torch.device("cuda")
+    assert S.default_config(device, 64, (128, 128)).forward.resident
+    assert not S.default_config(device, 64, (512, 32)).forward.resident
+    rows = bench.run_loop_orders(quick=True)
+    assert sorted(r.name for r in rows) == sorted(f"{o} fwd {lg}" for o in bench.LOOP_ORDERS for lg in S.LOGITS)
+    assert all(r.max_rel_err < 5e-3 and r.tflops > 0 for r in rows)
+    assert all(r.ratio == 1.0 for r in rows if r.name.startswith("streamed"))
 
 
 def test_forward_tiling_caps_the_outer_offsets():
@@ -223,6 +254,7 @@ def _relative_error(out, ref):
 GPU_CASES = [  # (B, T, Hq, Hkv, D, w1, w2): paper-like GQA and plain multi-head, both window shapes
     (1, 2048, 64, 1, 128, 512, 32), (1, 2048, 64, 1, 128, 128, 128),
     (2, 1024, 8, 8, 128, 512, 32), (2, 1024, 8, 8, 128, 128, 128), (1, 777, 12, 4, 96, 200, 50),
+    (1, 777, 12, 4, 96, 100, 300), (1, 100, 16, 1, 64, 128, 128),   # resident forwards, the second with T < w
 ]
 
 
@@ -233,7 +265,7 @@ GPU_CASES = [  # (B, T, Hq, Hkv, D, w1, w2): paper-like GQA and plain multi-head
 def test_gpu_bf16_forward_and_backward_match_float64_reference(shape, logits):
     B, T, Hq, Hkv, D, w1, w2 = shape
     x = inputs(B, T, Hq, Hkv, D, dtype=torch.bfloat16, device="cuda", requires_grad=True)
-    positions = torch.tensor([0, 1, w2 - 1, T // 2, T - 1], device="cuda")
+    positions = torch.tensor(sorted({0, 1, min(w2, T) - 1, T // 2, T - 1}), device="cuda")
     out = S.two_simplicial_attention(*x, w1, w2, logits=logits)
     x64 = [t.detach().double().requires_grad_() for t in x]
     ref = S.windowed_reference(*x64, w1, w2, logits, positions=positions)

@@ -30,9 +30,9 @@ Outer and inner keys
 --------------------
 The kernels do not say k1 and k2: they say the OUTER keys a (window w_a, walked one relative offset t at a time)
 and the INNER keys b (window w_b, walked in blocks of BLOCK_K keys). The launcher gives the smaller window to the
-outer keys: at (w1, w2) = (512, 32) the outer keys are k2. Swapping the two key sets changes nothing in the
-trilinear form and flips the orientation of the determinant, which the kernels undo by forming pair(a, q)
-instead of pair(q, a) (Q_FIRST = False): L(q, k1, k2) = L(k2, q, k1).
+outer keys (but see resident inner keys, below): at (w1, w2) = (512, 32) the outer keys are k2. Swapping the two
+key sets changes nothing in the trilinear form and flips the orientation of the determinant, which the kernels
+undo by forming pair(a, q) instead of pair(q, a) (Q_FIRST = False): L(q, k1, k2) = L(k2, q, k1).
 
 Rows of a program
 -----------------
@@ -62,6 +62,14 @@ the value block instead: acc = alpha acc + P @ (vb_block ⊙ va_j), with no seco
 log-sum-exp, m + log2 l (base 2), is saved for the backward. Blocks that lie inside every row's window skip the
 mask (MASKED = False).
 
+Resident inner keys (RESIDENT_INNER): when the smaller window fits in one block, w + BLOCK_T - 1 <= BLOCK_K, the
+launcher may make it the inner keys and the LARGER window the outer keys. Every row of the program then has the same
+one block of inner keys at every offset, loaded once before the passes, and the passes walk the outer window: the
+official kernel's order (one outer key at a time against a block that never changes). It pays where the block is
+wide (the Hopper defaults use it for a smaller window of 65..128 keys, in a block of 128) and loses to the streamed
+order above where the block is narrow (32 keys: MMAs 32 wide). With one query per program (no GQA, one token) q is
+held as one row that broadcasts against the rows' outer keys.
+
 Backward
 --------
 With dO the gradient of the output, Δ_i = <dO_i, out_i>, P = exp2(S - lse) recomputed, and
@@ -73,10 +81,12 @@ the five gradients are sums over the triples (i, j, c) in the window:
     dq_i = s sum_t d<u, g>/dq          da_j = s sum_(i - t = j) d<u, g>/da     dva_j = sum_(i - t = j) dO_i ⊙ (P @ vb)
     db_c = s sum_(i, t) dS u           dvb_c = sum_(i, t) P (dO_i ⊙ va_j)
 
-Each gradient is written by the kernel whose programs own its rows, so no two programs write one row and no
+Δ comes from row_dot_kernel (an fp32 dot product per row, one launch). Each gradient is written by the kernel
+whose programs own its rows, so no two programs write one row and no
 atomics are needed:
   * rows_backward_kernel, GRAD_OF = GRAD_Q: rows = queries, the forward's loops one offset at a time; 3 products
-    per block (S, dP, g); dq += pair(a, g) once per t.
+    per block (S, dP, g); dq += pair(a, g) once per t. With one token per program (all rows share the outer key
+    a_j) and the trilinear form, a_j folds into the key block instead (FOLD_OUTER_KEY): dq += dS @ (kb ⊙ a_j).
   * rows_backward_kernel, GRAD_OF = GRAD_KA / GRAD_VA: rows = outer keys j, and the query at offset t is i = j + t;
     GRAD_KA needs S, dP, g (3 products), GRAD_VA only S and P @ vb (2). The GQA heads are summed at the end.
   * inner_backward_kernel: rows = a block of inner keys c, columns = (query, head) pairs of the queries that see
@@ -191,14 +201,23 @@ def _visible(i, c, outer_exists, W_B):
 # ---- forward -----------------------------------------------------------------------------------------------------
 
 @triton.jit
-def _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2, m, l, acc, d,
-                   BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, FOLD_OUTER_VALUE: tl.constexpr,
-                   MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
-    # One block of inner keys c0 .. c0 + BLOCK_K - 1 for the rows' queries u (M, BLOCK_D): online softmax update.
+def _load_keys(KB, VB, b, h, c0, T, HKV, d, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr):
+    # The inner keys and values c0 .. c0 + BLOCK_K - 1: (kb, vb), each (BLOCK_K, BLOCK_D).
     c = c0 + tl.arange(0, BLOCK_K)
     key_rows = _key_rows(b, h, c, T, HKV)
-    kb = _load_tile(KB, key_rows, c < T, d, HEAD_DIM)
-    vb = _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
+    return _load_tile(KB, key_rows, c < T, d, HEAD_DIM), _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
+
+
+@triton.jit
+def _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
+                   m, l, acc, d, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, RESIDENT_INNER: tl.constexpr,
+                   FOLD_OUTER_VALUE: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+    # One block of inner keys c0 .. c0 + BLOCK_K - 1 for the rows' queries u (M, BLOCK_D): online softmax update.
+    c = c0 + tl.arange(0, BLOCK_K)
+    if RESIDENT_INNER:
+        kb, vb = kb_resident, vb_resident
+    else:
+        kb, vb = _load_keys(KB, VB, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM)
     if FOLD_OUTER_VALUE:
         vb = vb.to(ACC) * va_row                                                 # every row has this outer key
     s = _dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2                      # (M, BLOCK_K)
@@ -215,12 +234,12 @@ def _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, sc
 @triton.jit
 def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ, HKV, W_A, W_B, scale_log2,
                    GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, OUTER_BLOCK: tl.constexpr,
-                   ONE_PASS: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
+                   ONE_PASS: tl.constexpr, RESIDENT_INNER: tl.constexpr, FOLD_OUTER_VALUE: tl.constexpr,
+                   BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                    CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # Q_*, OUT (B, T, HQ, HEAD_DIM); KA_*, VA, KB, VB (B, T, HKV, HEAD_DIM); LSE (B, T, HQ) in ACC, base 2.
     # Grid: (cdiv(T, BLOCK_T), B * HKV). ONE_PASS: OUTER_BLOCK >= W_A, one pass covers the outer window.
     QUERIES: tl.constexpr = BLOCK_T * GROUP_PAD
-    FOLD_OUTER_VALUE: tl.constexpr = BLOCK_T * OUTER_BLOCK == 1
     i0 = tl.program_id(0) * BLOCK_T
     b = tl.program_id(1) // HKV
     h = tl.program_id(1) % HKV
@@ -230,14 +249,24 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ
     offset_in_pass = rows % OUTER_BLOCK
     query_ok = (i < T) & (heads < GROUP)
     d = tl.arange(0, BLOCK_D)[None, :]
-    q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, _query_rows(b, h, i, heads, T, HQ, GROUP), query_ok, d, HEAD_DIM,
-                                  CHUNKED_DIMS)
+    if QUERIES == 1:  # one query, held as one row that broadcasts against the rows' outer keys: fewer registers
+        one = tl.zeros((1,), tl.int32)
+        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, _query_rows(b, h, i0 + one, one, T, HQ, GROUP), one == 0, d,
+                                      HEAD_DIM, CHUNKED_DIMS)
+    else:
+        q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, _query_rows(b, h, i, heads, T, HQ, GROUP), query_ok, d,
+                                      HEAD_DIM, CHUNKED_DIMS)
 
     m = tl.full((QUERIES * OUTER_BLOCK,), NO_SCORE_YET, ACC)
     l = tl.zeros((QUERIES * OUTER_BLOCK,), ACC)
     acc = tl.zeros((QUERIES * OUTER_BLOCK, BLOCK_D), ACC)
     lo = tl.maximum(0, i0 - W_B + 1)
     hi = tl.minimum(T, i0 + BLOCK_T)
+    if RESIDENT_INNER:  # the inner keys of every row fit in the one block at lo: loaded once
+        kb_resident, vb_resident = _load_keys(KB, VB, b, h, lo, T, HKV, d, BLOCK_K, HEAD_DIM)
+    else:
+        kb_resident = tl.zeros((1, BLOCK_D), DOT)
+        vb_resident = kb_resident
     for t0 in range(0, tl.minimum(W_A, i0 + BLOCK_T), OUTER_BLOCK):
         t = t0 + offset_in_pass
         j = i - t
@@ -259,14 +288,17 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ
         every_outer_key_exists = (t0 + OUTER_BLOCK - 1 <= i0) & (t0 + OUTER_BLOCK <= W_A)
         start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, every_outer_key_exists, BLOCK_K)
         for c0 in range(lo, start, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
-                                         m, l, acc_t, d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T,
+                                         HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM, RESIDENT_INNER,
+                                         FOLD_OUTER_VALUE, True, DOT, ACC)
         for c0 in range(start, end, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
-                                         m, l, acc_t, d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, False, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T,
+                                         HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM, RESIDENT_INNER,
+                                         FOLD_OUTER_VALUE, False, DOT, ACC)
         for c0 in range(end, hi, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
-                                         m, l, acc_t, d, BLOCK_K, HEAD_DIM, FOLD_OUTER_VALUE, True, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T,
+                                         HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM, RESIDENT_INNER,
+                                         FOLD_OUTER_VALUE, True, DOT, ACC)
         if FOLD_OUTER_VALUE:
             acc = acc_t
         else:
@@ -293,17 +325,30 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ
     tl.store(LSE + query_rows, m + tl.log2(l), mask=query_ok)
 
 
+# ---- backward -----------------------------------------------------------------------------------------------------
+
+@triton.jit
+def row_dot_kernel(DO, OUT, DELTA, ROWS_TOTAL, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
+                   ACC: tl.constexpr):
+    # DELTA[r] = <DO[r], OUT[r]> in ACC for the ROWS_TOTAL rows of HEAD_DIM values. Grid: cdiv(ROWS_TOTAL, ROWS).
+    rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    rows_ok = rows < ROWS_TOTAL
+    d = tl.arange(0, BLOCK_D)[None, :]
+    do = _load_tile(DO, rows.to(tl.int64), rows_ok, d, HEAD_DIM).to(ACC)
+    out = _load_tile(OUT, rows.to(tl.int64), rows_ok, d, HEAD_DIM).to(ACC)
+    tl.store(DELTA + rows, tl.sum(do * out, 1), mask=rows_ok)
+
+
 # ---- backward: rows own queries (dq) or outer keys (da, dva) ---------------------------------------------------------
 
 @triton.jit
-def _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, acc_t, d,
+def _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, acc_t, d,
                          GRAD_OF: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
-                         MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
-    # One block of inner keys: acc_t += dS @ kb (g, the gradient of u) or, for GRAD_VA, P @ vb.
+                         FOLD_OUTER_KEY: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+    # One block of inner keys: acc_t += dS @ kb (g, the gradient of u), or dS @ (kb ⊙ a_row) (the trilinear
+    # gradient of q itself, when every row has the outer key a_row), or, for GRAD_VA, P @ vb.
     c = c0 + tl.arange(0, BLOCK_K)
-    key_rows = _key_rows(b, h, c, T, HKV)
-    kb = _load_tile(KB, key_rows, c < T, d, HEAD_DIM)
-    vb = _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
+    kb, vb = _load_keys(KB, VB, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM)
     p = tl.exp2(_dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2 - lse[:, None])  # (M, BLOCK_K)
     if MASKED:
         p = tl.where(_visible(i[:, None], c[None, :], t <= i[:, None], W_B), p, 0.0)
@@ -311,6 +356,8 @@ def _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, 
         return _dot(p, vb, acc_t, DOT, ACC)
     else:
         ds = p * (_dot(w, tl.trans(vb), None, DOT, ACC) - delta[:, None])
+        if FOLD_OUTER_KEY:
+            kb = (kb.to(ACC) * a_row).to(DOT)
         return _dot(ds, kb, acc_t, DOT, ACC)
 
 
@@ -319,9 +366,10 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
                          scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
                          BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
                          BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
-                         DOT: tl.constexpr, ACC: tl.constexpr):
+                         FOLD_OUTER_KEY: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # GRAD (B, T, HQ, HEAD_DIM) for GRAD_Q, else (B, T, HKV, HEAD_DIM); DO like Q; LSE, DELTA (B, T, HQ) in ACC.
     # Grid: (cdiv(T, BLOCK_T), B * HKV). Rows own tokens p: queries (GRAD_Q) or outer keys (GRAD_KA, GRAD_VA).
+    # FOLD_OUTER_KEY (GRAD_Q of the trilinear form, one token per program): dq accumulates dS @ (kb ⊙ a_j).
     OWN_QUERIES: tl.constexpr = GRAD_OF == GRAD_Q
     OWN_FIRST_FACTOR: tl.constexpr = OWN_QUERIES == Q_FIRST
     p0 = tl.program_id(0) * BLOCK_T
@@ -350,22 +398,29 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
         delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
 
-        acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+        if FOLD_OUTER_KEY:
+            a_row = tl.load(KA_NEXT + _key_rows(b, h, p0 - t, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM).to(ACC)
+            acc_t = grad
+        else:
+            a_row = tl.zeros((1, BLOCK_D), ACC)
+            acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
         lo = tl.maximum(0, i_first - W_B + 1)
         hi = tl.minimum(T, i_first + BLOCK_T)
         every_outer_key_exists = t <= p0 if OWN_QUERIES else t >= 0
         start, end = _unmasked_range(lo, i_first + BLOCK_T - W_B, i_first + 1, every_outer_key_exists, BLOCK_K)
         for c0 in range(lo, start, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, True, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, FOLD_OUTER_KEY, True, DOT, ACC)
         for c0 in range(start, end, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, False, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, FOLD_OUTER_KEY, False, DOT, ACC)
         for c0 in range(end, hi, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, True, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, FOLD_OUTER_KEY, True, DOT, ACC)
 
-        if GRAD_OF == GRAD_VA:
+        if FOLD_OUTER_KEY:
+            grad = acc_t
+        elif GRAD_OF == GRAD_VA:
             grad += do.to(ACC) * acc_t
         else:
             g_next, g_prev = _neighbours_of(acc_t, d, CHUNKED_DIMS)

@@ -14,6 +14,7 @@ SUITES = {
     "b2p": ("swr_tutor.bench.b2p", "run"),
     "b2p-tuning": ("swr_tutor.bench.b2p", "run_tuning"),
     "simplicial": ("swr_tutor.bench.simplicial", "run"),
+    "simplicial-orders": ("swr_tutor.bench.simplicial", "run_loop_orders"),
     "phalanx": ("swr_tutor.bench.phalanx", "run_phalanx"),
 }
 

@@ -202,6 +202,10 @@ def _timed_ms(fn) -> float:
     return statistics.median(once() for _ in range(3))
 
 
+def _default_config(setting: Setting, windows: tuple[int, int], logits: str) -> S.KernelConfig:
+    return S.default_config(torch.device("cuda"), setting.Hq // setting.Hkv, windows, logits == "determinant")
+
+
 def _measure(setting, w1, w2, name, measure, backward, logits) -> Row:
     x = inputs(setting)
     shape = setting.shape(w1, w2)
@@ -216,14 +220,14 @@ def _measure(setting, w1, w2, name, measure, backward, logits) -> Row:
     note = f"wrong result (rel err {err:.2g})" if err is not None and err > 0.05 else ""
     extra = dict(flops=flops, logits=logits if name.startswith("ours") else None)
     if name.startswith("ours"):
-        extra["config"] = asdict(S.default_config(torch.device("cuda"), setting.Hq // setting.Hkv))
+        extra["config"] = asdict(_default_config(setting, (w1, w2), logits))
     return Row("simplicial", shape, name + (f" {logits}" if name.startswith("ours") else ""), ms,
                tflops=flops / ms / 1e9, max_rel_err=err, note=note, extra=extra)
 
 
 def run(quick: bool = False) -> list[Row]:
     settings, windows = (QUICK_SETTINGS, QUICK_WINDOWS) if quick else (SETTINGS, WINDOWS)
-    compile_ahead([(s, w, logits, S.default_config(torch.device("cuda"), s.Hq // s.Hkv), True)
+    compile_ahead([(s, w, logits, _default_config(s, w, logits), True)
                    for s in settings for w in windows for logits in S.LOGITS])
     plan = [(s, w, name, measure, backward, logits) for s in settings for w in windows
             for name, measure, backward in OURS for logits in S.LOGITS]
@@ -232,6 +236,47 @@ def run(quick: bool = False) -> list[Row]:
     rows = [_measure(s, *w, name, measure, backward, logits)
             for s, w, name, measure, backward, logits in tqdm(plan, desc="simplicial")]
     _relate_to_sdpa(rows)
+    return rows
+
+
+# ---- the forward's two loop orders --------------------------------------------------------------------------------
+
+LOOP_ORDERS = ("streamed", "resident")
+
+
+def _loop_order_config(setting: Setting, windows: tuple[int, int], logits: str, order: str) -> S.KernelConfig:
+    """"streamed": the smaller window walked as outer keys, the larger one streamed in blocks; "resident": one block
+    holding the smaller window, loaded once per program, the larger window walked as outer keys."""
+    group = setting.Hq // setting.Hkv
+    config = S.default_config(torch.device("cuda"), group)
+    if order == "streamed":
+        return config
+    return replace(config, forward=S.resident_forward_tiles(min(windows), group, logits == "determinant"))
+
+
+def run_loop_orders(quick: bool = False) -> list[Row]:
+    """The forward kernel (launched directly, no autograd op) in both loop orders at every setting and window shape:
+    ``python -m swr_tutor.bench simplicial-orders``. Chapter 8 reads which order wins where."""
+    settings, windows = (QUICK_SETTINGS, QUICK_WINDOWS) if quick else (SETTINGS, WINDOWS)
+    plan = [(s, w, logits, order) for s in settings for w in windows for logits in S.LOGITS for order in LOOP_ORDERS]
+    compile_ahead([(s, w, logits, _loop_order_config(s, w, logits, order), False) for s, w, logits, order in plan])
+    rows = []
+    for setting, (w1, w2), logits, order in tqdm(plan, desc="simplicial loop orders"):
+        x = inputs(setting)
+        config = _loop_order_config(setting, (w1, w2), logits, order)
+        determinant = logits == "determinant"
+        positions = _positions(setting.T, w2)
+        out, _ = S.triton_forward(*x, w1, w2, determinant, config=config)
+        err = relative_error(out[:, positions], _reference(x, w1, w2, logits, positions)[1])
+        ms = median_ms(lambda: S.triton_forward(*x, w1, w2, determinant, config=config))
+        flops = _flops(setting, w1, w2, "ours", False)
+        rows.append(Row("simplicial-orders", setting.shape(w1, w2), f"{order} fwd {logits}", ms,
+                        tflops=flops / ms / 1e9, max_rel_err=err,
+                        extra=dict(flops=flops, logits=logits, forward=asdict(config.forward))))
+        torch.cuda.empty_cache()
+    for row in rows:  # ratio: TFLOP/s over the streamed order's at the same shape and logits
+        streamed = next(r for r in rows if r.shape == row.shape and r.name == f"streamed fwd {row.extra['logits']}")
+        row.ratio = row.tflops / streamed.tflops
     return rows
 
 
@@ -249,7 +294,8 @@ def _relate_to_sdpa(rows: list[Row]) -> None:
 CANDIDATES = {  # per kernel: the tiles tried, each with the other kernels at their defaults
     "forward": [S.Tiles(64, 64, 4, 2), S.Tiles(64, 64, 4, 3), S.Tiles(64, 128, 4, 2), S.Tiles(128, 64, 8, 2),
                 S.Tiles(64, 64, 4, 2, outer=64), S.Tiles(128, 64, 8, 2, outer=128), S.Tiles(128, 32, 8, 2, outer=128),
-                S.Tiles(128, 64, 8, 2, outer=2)],
+                S.Tiles(128, 64, 8, 2, outer=2), S.HOPPER_RESIDENT_FORWARD,
+                replace(S.HOPPER_RESIDENT_FORWARD, num_warps=8)],
     "query_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 64, 4, 2), S.Tiles(32, 32, 4, 2)],
     "outer_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 32, 8, 2), S.Tiles(64, 64, 8, 2), S.Tiles(32, 32, 4, 2)],
     "inner_backward": [S.Tiles(64, 16, 4, 2), S.Tiles(32, 32, 4, 2), S.Tiles(64, 32, 4, 2), S.Tiles(32, 16, 4, 2)],
