@@ -30,6 +30,11 @@ from dataclasses import dataclass, replace
 import torch
 import triton
 
+try:
+    from triton.tools.tensor_descriptor import TensorDescriptor
+except ImportError:  # Triton before 3.3 has no host-side TMA descriptors: the kernels load through pointers
+    TensorDescriptor = None
+
 from . import validate
 from .device import INTERPRETING
 from .kernels.triton import simplicial as kernels
@@ -275,15 +280,19 @@ def _uniform(tiles: Tiles) -> KernelConfig:
 
 INTERPRETER_CONFIG = replace(_uniform(Tiles(32, 32)), forward=Tiles(32, 32, outer=4))
 SMALL_GPU_CONFIG = _uniform(Tiles(64, 32, 4, 2))  # T4 and friends
-# Chosen on an H100 (bf16, D = 128, the benchmark's shapes) by swr_tutor.bench.simplicial.sweep and by hand. The
-# forward fills its 64 rows with one token's outer offsets (two tokens at w_a = 32); wide GQA groups (16+ query heads
-# per key/value head) fill 128 rows with one token's heads at two offsets, on 8 warps. The backward kernels run
-# 4 warps (they beat 8 in every kernel but dq of the determinant form with wide GQA groups).
-HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 2, outer=64), Tiles(64, 32, 4, 2), Tiles(64, 32, 4, 2),
+# Chosen on an H100 (bf16, D = 128, the benchmark's shapes, inner keys copied by TMA) by
+# swr_tutor.bench.simplicial.sweep and by hand. The forward fills its 64 rows with one token's outer offsets (two
+# tokens at w_a = 32), 3 stages deep; wide GQA groups (16+ query heads per key/value head) fill 128 rows with one
+# token's heads at two offsets, on 8 warps, against blocks of 128 keys. The backward kernels run 4 warps (they beat
+# 8 in every kernel but dq of the determinant form with wide GQA groups); with wide GQA groups the row kernels take
+# blocks of 64 keys, without them blocks of 32, 3 stages deep.
+HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 3, outer=64), Tiles(64, 32, 4, 3), Tiles(64, 32, 4, 3),
                              Tiles(64, 32, 4, 2))
-HOPPER_WIDE_GQA_CONFIG = replace(HOPPER_CONFIG, forward=Tiles(128, 64, 8, 2, outer=2))
-# When the smaller window fills more than half of a block of 128 keys, the forward keeps that block resident and
-# walks the larger window as outer keys: one token per program (its heads, or 64 of its outer offsets).
+HOPPER_WIDE_GQA_CONFIG = KernelConfig(Tiles(128, 128, 8, 2, outer=2), Tiles(64, 64, 4, 2), Tiles(64, 64, 4, 2),
+                                      Tiles(64, 32, 4, 2))
+# With wide GQA groups and a smaller window that fills more than half of a block of 128 keys, the forward keeps that
+# block resident and walks the larger window as outer keys, one token's heads per program: a pass loads one outer key
+# for all rows. Without GQA the rows' outer keys differ (a pass loads 64 of them) and the two orders tie.
 HOPPER_RESIDENT_FORWARD = Tiles(64, 128, 4, 2, outer=64, resident=True)
 
 
@@ -304,7 +313,8 @@ def default_config(device: torch.device, group: int = 1, windows: tuple[int, int
         return SMALL_GPU_CONFIG
     wide_gqa = group >= 16
     config = HOPPER_WIDE_GQA_CONFIG if wide_gqa else HOPPER_CONFIG
-    if windows is not None and HOPPER_RESIDENT_FORWARD.block // 2 < min(windows) <= HOPPER_RESIDENT_FORWARD.block:
+    block = HOPPER_RESIDENT_FORWARD.block
+    if wide_gqa and windows is not None and block // 2 < min(windows) <= block:
         config = replace(config, forward=resident_forward_tiles(min(windows), group, determinant))
     if determinant and wide_gqa:
         config = replace(config, query_backward=Tiles(64, 64, 8, 2))
@@ -385,6 +395,19 @@ def forward_plan(tiles: Tiles, group: int, w1: int, w2: int) -> tuple[bool, int,
     return False, *forward_tiling(tiles, group, min(w1, w2))
 
 
+def _key_descriptors(kb: torch.Tensor, vb: torch.Tensor, block: int) -> tuple:
+    """(kb, vb descriptors, tma): TMA descriptors of the inner keys and values (B, T, Hkv, D), copied ``block`` keys
+    at a time, where the hardware has the tensor memory accelerator (sm_90+; the interpreter emulates it) and the
+    rows are 16-byte aligned; (None, None, False) elsewhere, and the kernels load through pointers."""
+    D = kb.shape[-1]
+    aligned = D * kb.element_size() % 16 == 0 and all(t.data_ptr() % 16 == 0 for t in (kb, vb))
+    has_tma = INTERPRETING or (kb.is_cuda and torch.cuda.get_device_capability(kb.device)[0] >= 9)
+    if TensorDescriptor is None or not (aligned and has_tma):
+        return None, None, False
+    box = [1, block, 1, max(16, triton.next_power_of_2(D))]
+    return TensorDescriptor.from_tensor(kb, box), TensorDescriptor.from_tensor(vb, box), True
+
+
 def _scale_log2(D: int) -> float:
     return logit_scale(D) * math.log2(math.e)
 
@@ -404,8 +427,9 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
     out = torch.empty(q.shape, dtype=problem.q.dtype, device=q.device)
     lse = torch.empty((B, T, Hq), dtype=_compute_dtype(q), device=q.device)
     grid = (triton.cdiv(T, block_t), B * k1.shape[2])
-    kernels.forward_kernel[grid](*problem.factors, problem.va, problem.kb, problem.vb, out, lse, T, Hq,
-                                 k1.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t,
+    kb_desc, vb_desc, tma = _key_descriptors(problem.kb, problem.vb, tiles.block)
+    kernels.forward_kernel[grid](*problem.factors, problem.va, problem.kb, problem.vb, kb_desc, vb_desc, out, lse, T,
+                                 Hq, k1.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t, TMA=tma,
                                  OUTER_BLOCK=outer, ONE_PASS=outer >= problem.w_a, RESIDENT_INNER=resident,
                                  FOLD_OUTER_VALUE=block_t * outer == 1, BLOCK_K=tiles.block,
                                  num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
@@ -438,9 +462,10 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
         grads[name] = torch.empty_like(like)
         block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
         fold = name == "q" and block_t == 1 and not determinant
+        kb_desc, vb_desc, tma = _key_descriptors(problem.kb, problem.vb, tiles.block)
         kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](
-            *inputs, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=tiles.block,
-            FOLD_OUTER_KEY=fold,
+            *inputs, kb_desc, vb_desc, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=tiles.block,
+            TMA=tma, FOLD_OUTER_KEY=fold,
             num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
 
     inner = config.inner_backward

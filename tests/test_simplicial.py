@@ -170,10 +170,19 @@ def test_gpu_default_config_and_loop_order_benchmark():
     device = torch.device("cuda")
     assert S.default_config(device, 64, (128, 128)).forward.resident
     assert not S.default_config(device, 64, (512, 32)).forward.resident
+    assert not S.default_config(device, 1, (128, 128)).forward.resident
     rows = bench.run_loop_orders(quick=True)
     assert sorted(r.name for r in rows) == sorted(f"{o} fwd {lg}" for o in bench.LOOP_ORDERS for lg in S.LOGITS)
     assert all(r.max_rel_err < 5e-3 and r.tflops > 0 for r in rows)
     assert all(r.ratio == 1.0 for r in rows if r.name.startswith("streamed"))
+
+
+def test_inner_keys_go_through_tma_where_rows_are_16_byte_aligned():
+    """The interpreter emulates TMA: the tests run both load paths (D * 4 bytes a multiple of 16, or not)."""
+    kb = torch.randn(1, 9, 2, 8)
+    assert S._key_descriptors(kb, kb.clone(), 16)[2]
+    assert not S._key_descriptors(kb[..., :6].contiguous(), kb[..., :6].contiguous(), 16)[2]
+    assert {D * 4 % 16 == 0 for *_, D, _, _ in SHAPES} == {True, False}
 
 
 def test_forward_tiling_caps_the_outer_offsets():
@@ -254,7 +263,7 @@ def _relative_error(out, ref):
 GPU_CASES = [  # (B, T, Hq, Hkv, D, w1, w2): paper-like GQA and plain multi-head, both window shapes
     (1, 2048, 64, 1, 128, 512, 32), (1, 2048, 64, 1, 128, 128, 128),
     (2, 1024, 8, 8, 128, 512, 32), (2, 1024, 8, 8, 128, 128, 128), (1, 777, 12, 4, 96, 200, 50),
-    (1, 777, 12, 4, 96, 100, 300), (1, 100, 16, 1, 64, 128, 128),   # resident forwards, the second with T < w
+    (1, 777, 12, 4, 96, 100, 300), (1, 100, 16, 1, 64, 128, 128),   # the second: the resident forward, T < w
 ]
 
 

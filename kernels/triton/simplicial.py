@@ -66,9 +66,15 @@ Resident inner keys (RESIDENT_INNER): when the smaller window fits in one block,
 launcher may make it the inner keys and the LARGER window the outer keys. Every row of the program then has the same
 one block of inner keys at every offset, loaded once before the passes, and the passes walk the outer window: the
 official kernel's order (one outer key at a time against a block that never changes). It pays where the block is
-wide (the Hopper defaults use it for a smaller window of 65..128 keys, in a block of 128) and loses to the streamed
-order above where the block is narrow (32 keys: MMAs 32 wide). With one query per program (no GQA, one token) q is
-held as one row that broadcasts against the rows' outer keys.
+wide and all rows share the outer key (the Hopper defaults use it with wide GQA groups for a smaller window of
+65..128 keys, in a block of 128); it loses to the streamed order above where the block is narrow (32 keys: MMAs 32
+wide), and ties with it without GQA (each row's own outer key and value to load per pass). With one query per
+program (no GQA, one token) q is held as one row that broadcasts against the rows' outer keys.
+
+Loads: where the launcher passes TMA descriptors of the inner keys and values (TMA = True: sm_90+ or the
+interpreter, 16-byte aligned rows), the streamed blocks, in the forward and in the row kernels of the backward, are
+copied by the tensor memory accelerator, zero past T and HEAD_DIM; elsewhere, and for the resident block, the threads
+load them through pointers with masks.
 
 Backward
 --------
@@ -201,23 +207,31 @@ def _visible(i, c, outer_exists, W_B):
 # ---- forward -----------------------------------------------------------------------------------------------------
 
 @triton.jit
-def _load_keys(KB, VB, b, h, c0, T, HKV, d, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr):
-    # The inner keys and values c0 .. c0 + BLOCK_K - 1: (kb, vb), each (BLOCK_K, BLOCK_D).
-    c = c0 + tl.arange(0, BLOCK_K)
-    key_rows = _key_rows(b, h, c, T, HKV)
-    return _load_tile(KB, key_rows, c < T, d, HEAD_DIM), _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
+def _load_keys(KB, VB, KB_DESC, VB_DESC, b, h, c0, T, HKV, d, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+               BLOCK_D: tl.constexpr, TMA: tl.constexpr):
+    # The inner keys and values c0 .. c0 + BLOCK_K - 1: (kb, vb), each (BLOCK_K, BLOCK_D), zero past T and HEAD_DIM;
+    # with TMA, copied by the tensor memory accelerator through the descriptors of (B, T, HKV, HEAD_DIM).
+    if TMA:
+        kb = tl.reshape(KB_DESC.load([b, c0, h, 0]), (BLOCK_K, BLOCK_D))
+        vb = tl.reshape(VB_DESC.load([b, c0, h, 0]), (BLOCK_K, BLOCK_D))
+        return kb, vb
+    else:
+        c = c0 + tl.arange(0, BLOCK_K)
+        key_rows = _key_rows(b, h, c, T, HKV)
+        return _load_tile(KB, key_rows, c < T, d, HEAD_DIM), _load_tile(VB, key_rows, c < T, d, HEAD_DIM)
 
 
 @triton.jit
-def _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T, HKV, W_B, scale_log2,
-                   m, l, acc, d, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, RESIDENT_INNER: tl.constexpr,
+def _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, outer_exists, T, HKV,
+                   W_B, scale_log2, m, l, acc, d, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+                   BLOCK_D: tl.constexpr, TMA: tl.constexpr, RESIDENT_INNER: tl.constexpr,
                    FOLD_OUTER_VALUE: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # One block of inner keys c0 .. c0 + BLOCK_K - 1 for the rows' queries u (M, BLOCK_D): online softmax update.
     c = c0 + tl.arange(0, BLOCK_K)
     if RESIDENT_INNER:
         kb, vb = kb_resident, vb_resident
     else:
-        kb, vb = _load_keys(KB, VB, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM)
+        kb, vb = _load_keys(KB, VB, KB_DESC, VB_DESC, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM, BLOCK_D, TMA)
     if FOLD_OUTER_VALUE:
         vb = vb.to(ACC) * va_row                                                 # every row has this outer key
     s = _dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2                      # (M, BLOCK_K)
@@ -232,12 +246,15 @@ def _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, out
 
 
 @triton.jit
-def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ, HKV, W_A, W_B, scale_log2,
+def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DESC, OUT, LSE, T, HQ, HKV, W_A, W_B,
+                   scale_log2,
                    GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, OUTER_BLOCK: tl.constexpr,
                    ONE_PASS: tl.constexpr, RESIDENT_INNER: tl.constexpr, FOLD_OUTER_VALUE: tl.constexpr,
                    BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
-                   CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+                   CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr, TMA: tl.constexpr, DOT: tl.constexpr,
+                   ACC: tl.constexpr):
     # Q_*, OUT (B, T, HQ, HEAD_DIM); KA_*, VA, KB, VB (B, T, HKV, HEAD_DIM); LSE (B, T, HQ) in ACC, base 2.
+    # KB_DESC, VB_DESC: TMA descriptors of KB, VB with blocks (1, BLOCK_K, 1, BLOCK_D), used when TMA.
     # Grid: (cdiv(T, BLOCK_T), B * HKV). ONE_PASS: OUTER_BLOCK >= W_A, one pass covers the outer window.
     QUERIES: tl.constexpr = BLOCK_T * GROUP_PAD
     i0 = tl.program_id(0) * BLOCK_T
@@ -262,8 +279,10 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ
     acc = tl.zeros((QUERIES * OUTER_BLOCK, BLOCK_D), ACC)
     lo = tl.maximum(0, i0 - W_B + 1)
     hi = tl.minimum(T, i0 + BLOCK_T)
-    if RESIDENT_INNER:  # the inner keys of every row fit in the one block at lo: loaded once
-        kb_resident, vb_resident = _load_keys(KB, VB, b, h, lo, T, HKV, d, BLOCK_K, HEAD_DIM)
+    if RESIDENT_INNER:  # the inner keys of every row fit in the one block at lo: loaded once (by the threads: a
+        # tile copied by TMA made every pass 20% slower, measured on an H100)
+        kb_resident, vb_resident = _load_keys(KB, VB, KB_DESC, VB_DESC, b, h, lo, T, HKV, d, BLOCK_K, HEAD_DIM,
+                                              BLOCK_D, False)
     else:
         kb_resident = tl.zeros((1, BLOCK_D), DOT)
         vb_resident = kb_resident
@@ -288,17 +307,17 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, OUT, LSE, T, HQ
         every_outer_key_exists = (t0 + OUTER_BLOCK - 1 <= i0) & (t0 + OUTER_BLOCK <= W_A)
         start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, every_outer_key_exists, BLOCK_K)
         for c0 in range(lo, start, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T,
-                                         HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM, RESIDENT_INNER,
-                                         FOLD_OUTER_VALUE, True, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
+                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
+                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, True, DOT, ACC)
         for c0 in range(start, end, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T,
-                                         HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM, RESIDENT_INNER,
-                                         FOLD_OUTER_VALUE, False, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
+                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
+                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, False, DOT, ACC)
         for c0 in range(end, hi, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, b, h, c0, i, outer_exists, T,
-                                         HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM, RESIDENT_INNER,
-                                         FOLD_OUTER_VALUE, True, DOT, ACC)
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
+                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
+                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, True, DOT, ACC)
         if FOLD_OUTER_VALUE:
             acc = acc_t
         else:
@@ -342,13 +361,14 @@ def row_dot_kernel(DO, OUT, DELTA, ROWS_TOTAL, ROWS: tl.constexpr, HEAD_DIM: tl.
 # ---- backward: rows own queries (dq) or outer keys (da, dva) ---------------------------------------------------------
 
 @triton.jit
-def _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2, acc_t, d,
-                         GRAD_OF: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
-                         FOLD_OUTER_KEY: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+def _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV, W_B, scale_log2,
+                         acc_t, d, GRAD_OF: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         BLOCK_D: tl.constexpr, TMA: tl.constexpr, FOLD_OUTER_KEY: tl.constexpr,
+                         MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # One block of inner keys: acc_t += dS @ kb (g, the gradient of u), or dS @ (kb ⊙ a_row) (the trilinear
     # gradient of q itself, when every row has the outer key a_row), or, for GRAD_VA, P @ vb.
     c = c0 + tl.arange(0, BLOCK_K)
-    kb, vb = _load_keys(KB, VB, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM)
+    kb, vb = _load_keys(KB, VB, KB_DESC, VB_DESC, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM, BLOCK_D, TMA)
     p = tl.exp2(_dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2 - lse[:, None])  # (M, BLOCK_K)
     if MASKED:
         p = tl.where(_visible(i[:, None], c[None, :], t <= i[:, None], W_B), p, 0.0)
@@ -362,11 +382,11 @@ def _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV
 
 
 @triton.jit
-def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, DELTA, GRAD, T, HQ, HKV, W_A, W_B,
-                         scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
-                         BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, DELTA, KB_DESC, VB_DESC, GRAD, T, HQ,
+                         HKV, W_A, W_B, scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr,
+                         GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
                          BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
-                         FOLD_OUTER_KEY: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+                         TMA: tl.constexpr, FOLD_OUTER_KEY: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # GRAD (B, T, HQ, HEAD_DIM) for GRAD_Q, else (B, T, HKV, HEAD_DIM); DO like Q; LSE, DELTA (B, T, HQ) in ACC.
     # Grid: (cdiv(T, BLOCK_T), B * HKV). Rows own tokens p: queries (GRAD_Q) or outer keys (GRAD_KA, GRAD_VA).
     # FOLD_OUTER_KEY (GRAD_Q of the trilinear form, one token per program): dq accumulates dS @ (kb ⊙ a_j).
@@ -409,14 +429,17 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         every_outer_key_exists = t <= p0 if OWN_QUERIES else t >= 0
         start, end = _unmasked_range(lo, i_first + BLOCK_T - W_B, i_first + 1, every_outer_key_exists, BLOCK_K)
         for c0 in range(lo, start, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, FOLD_OUTER_KEY, True, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV,
+                                         W_B, scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA,
+                                         FOLD_OUTER_KEY, True, DOT, ACC)
         for c0 in range(start, end, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, FOLD_OUTER_KEY, False, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV,
+                                         W_B, scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA,
+                                         FOLD_OUTER_KEY, False, DOT, ACC)
         for c0 in range(end, hi, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                                         acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, FOLD_OUTER_KEY, True, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV,
+                                         W_B, scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA,
+                                         FOLD_OUTER_KEY, True, DOT, ACC)
 
         if FOLD_OUTER_KEY:
             grad = acc_t
