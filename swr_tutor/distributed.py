@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from .blocked import TILE
-from .swr import _checked_inputs, swr
+from .swr import _checked_inputs, swr, swr_without_checks
 
 
 def halo_start(start: int) -> int:
@@ -146,13 +146,14 @@ def swr_context_parallel(a: torch.Tensor, x: torch.Tensor, group=None, backend: 
     requests = _exchange(lengths, rank, group, outgoing, incoming, forward=True)
     body_start = -start % TILE                           # the first tile boundary inside the shard (local index)
     head_end = min(end - start, body_start + TILE)       # before it, outputs need the halo
-    body = swr(a[..., body_start:], x[..., body_start:, :], backend) if head_end < end - start else None
+    body = swr_without_checks(a[..., body_start:], x[..., body_start:, :], backend) if head_end < end - start else None
     for request in requests:
         request.wait()
     packed_halo = torch.cat(pieces, dim=-2)
     a_halo, x_halo = _Halo.apply(a, x, packed_halo[..., 0].to(a.dtype), packed_halo[..., 1:].to(x.dtype),
                                  lengths, rank, group)
-    head = swr(torch.cat([a_halo, a[..., :head_end]], -1), torch.cat([x_halo, x[..., :head_end, :]], -2), backend)
+    head = swr_without_checks(torch.cat([a_halo, a[..., :head_end]], -1),  # the halo: checked by its sender
+                              torch.cat([x_halo, x[..., :head_end, :]], -2), backend)
     head = head[..., start - halo_lo:, :]
     return head if body is None else torch.cat([head, body[..., TILE:, :]], dim=-2)
 

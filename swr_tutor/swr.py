@@ -77,7 +77,10 @@ def b2p_reference(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Every entry is a running product of decays (no logarithms), so a = 0 and a = 1 are exact and autograd
     gives the exact derivative everywhere. T that is not a multiple of 16 is padded at the end (a = 1, x = 0).
     """
-    a, x = _checked_inputs("b2p_reference", a, x)
+    return _b2p_two_passes(*_checked_inputs("b2p_reference", a, x))
+
+
+def _b2p_two_passes(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     dtype = _compute_dtype(a, x)
     a, x = a.to(dtype), x.to(dtype)
     T = x.shape[2]
@@ -224,11 +227,17 @@ def swr(a: torch.Tensor, x: torch.Tensor, backend: str = "auto", out_dtype=None)
     on the GPUs in ``cuda_kernels.FASTEST_ON``) and "triton" otherwise.
     """
     a, x = _checked_inputs("swr", a, x)
+    return swr_without_checks(a, x, backend, out_dtype)
+
+
+def swr_without_checks(a: torch.Tensor, x: torch.Tensor, backend: str = "auto", out_dtype=None) -> torch.Tensor:
+    """``swr`` for inputs their caller has checked already (``_checked_inputs``: shapes, dtypes, x finite and a in
+    [0, 1], which costs a device sync): the same result, without checking them again."""
     backend = _chosen_backend(backend, x)
     compute_dtype = _compute_dtype(a, x)
     out_dtype = _output_dtype(out_dtype, compute_dtype, x)
     if backend == "torch":
-        return b2p_reference(a, x).to(out_dtype)
+        return _b2p_two_passes(a, x).to(out_dtype)
     if backend == "cuda":
         return b2p_cuda_op(a, x, out_dtype)
     if compute_dtype == torch.float64:

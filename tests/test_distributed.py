@@ -63,6 +63,26 @@ def test_lengths_that_do_not_match_the_group_are_refused():
     assert all("lengths must hold each of the 2 processes' T_local" in m for m in messages), messages
 
 
+def _input_checks_of_one_call(rank: int, world: int) -> list[str]:
+    import swr_tutor.distributed
+    import swr_tutor.swr
+
+    checked, original = [], swr_tutor.swr._checked_inputs
+
+    def counting(fn, a, x):
+        checked.append(fn)
+        return original(fn, a, x)
+
+    swr_tutor.distributed._checked_inputs = swr_tutor.swr._checked_inputs = counting
+    swr_context_parallel(torch.rand(1, 2, 40), torch.randn(1, 2, 40, 3), lengths=[40, 40])
+    return checked
+
+
+def test_inputs_are_checked_once_per_call_not_again_for_the_head_and_body():
+    """Each check of x (finite) and a (in [0, 1]) costs a device sync on a GPU."""
+    assert run_processes(_input_checks_of_one_call, 2) == [["swr_context_parallel"]] * 2
+
+
 def test_the_benchmark_runs_under_torchrun_and_merges_its_rows(tmp_path):
     import json
     import subprocess

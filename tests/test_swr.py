@@ -198,3 +198,14 @@ def test_gpu_long_sequence_error_bars(dtype, tol):
     da_ref, dx_ref = _grads(b2p_reference, a.double(), x.double(), dy.double())
     check(dx.double(), dx_ref, atol=tol * dx_ref.abs().max().item(), rtol=tol, name=f"dx {dtype}")
     check(da.double(), da_ref, atol=tol * da_ref.abs().max().item(), rtol=tol, name=f"da {dtype}")
+
+
+def test_swr_checks_its_inputs_once(monkeypatch):
+    """Each check of x (finite) and a (in [0, 1]) costs a device sync on a GPU: swr does it once, not again in
+    the torch path's b2p_reference."""
+    import swr_tutor.swr as module
+
+    checked, original = [], module._checked_inputs
+    monkeypatch.setattr(module, "_checked_inputs", lambda fn, a, x: checked.append(fn) or original(fn, a, x))
+    module.swr(torch.rand(1, 2, 20), torch.randn(1, 2, 20, 3), backend="torch")
+    assert checked == ["swr"]

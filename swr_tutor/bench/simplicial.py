@@ -14,6 +14,10 @@ dP, and one per gradient of q, k1, k2, v1, v2): the way of counting that gives F
 credits 7. SDPA: 4 B H T^2 D / 2 forward (causal), 3.5 times that forward+backward. ``ratio`` is TFLOP/s over
 SDPA's TFLOP/s for the same pass.
 
+``python -m swr_tutor.bench simplicial-orders`` (``run_loop_orders``) times the forward kernel alone in its two loop
+orders (kernels/triton/simplicial.py: streamed and resident inner keys) at the same settings and windows; its
+``ratio`` is TFLOP/s over the streamed order's.
+
 max_rel_err: ||out - ref|| / ||ref|| at a few query positions against ``windowed_reference`` in float64 on
 the GPU; forward+backward rows give the largest of the five gradients' errors for an output gradient that
 is nonzero at those positions only.
