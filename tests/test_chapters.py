@@ -168,3 +168,15 @@ def test_every_checker_is_solved_in_the_appendix():
     assert "ch01.check_half_life" in checkers and "ch09.check_rotate_by_position" in checkers
     unsolved = [checker for checker in checkers if f"{checker}(" not in code]
     assert unsolved == [], f"book/solutions.ipynb does not solve {unsolved}"
+
+
+def test_every_glossary_term_is_linked_from_a_chapter():
+    """Every glossary term but the appendix's "calibration" is linked ({term} role) from the chapter prose."""
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    block = glossary.split("```{glossary}")[1].split("```")[0]
+    terms = {line for line in block.splitlines() if line and not line.startswith(" ")}
+    prose = " ".join(cell["source"] for path in PATHS for cell in json.loads(path.read_text())["cells"]
+                     if cell["cell_type"] == "markdown")
+    linked = set(re.findall(r"\{term\}`(?:[^`<]*<)?([^`<>]+?)>?`", prose))
+    assert terms - linked == {"calibration"}
+    assert linked <= terms, linked - terms
