@@ -23,7 +23,12 @@ hence the logit, unchanged (det(Ra, Rb, Rc) = det(R) det(a, b, c)).
 reference in torch. ``windowed_reference`` is the definition over the windows (memory O(T w1 w2) logits at most,
 cut into chunks of queries), ``dense_reference`` the same definition over all T^3 triples (tiny T: the
 "by hand" version), ``forward_flops`` the cost convention of the benchmarks.
+
+GPUs: tiles tuned on Hopper (``default_config``), smaller ones elsewhere. On a T4 (sm_75, 64 KiB of shared memory per
+block) the backward fits up to D = 64, not above (tests/test_simplicial_targets.py compiles the kernels for sm_75);
+the launchers turn Triton's out-of-resources error into one that says so.
 """
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -408,10 +413,27 @@ def _key_descriptors(kb: torch.Tensor, vb: torch.Tensor, block: int) -> tuple:
     return TensorDescriptor.from_tensor(kb, box), TensorDescriptor.from_tensor(vb, box), True
 
 
+def _explains_gpu_resources(launcher):
+    """``launcher(q, k1, ...)`` with Triton's out-of-resources error turned into one that says which inputs need what
+    and what fits."""
+    @functools.wraps(launcher)
+    def launch(q, k1, *args, **kwargs):
+        try:
+            return launcher(q, k1, *args, **kwargs)
+        except triton.runtime.errors.OutOfResources as error:
+            raise RuntimeError(
+                f"two_simplicial_attention: the kernels' tiles for head dimension D = {q.shape[-1]} with "
+                f"{q.shape[2] // k1.shape[2]} query head(s) per key/value head need more {error.name} per program "
+                f"than this GPU has ({error.required} > {error.limit}). On a GPU with 64 KiB of shared memory per "
+                f"block (a T4, sm_75) the backward fits at D <= 64, not above") from error
+    return launch
+
+
 def _scale_log2(D: int) -> float:
     return logit_scale(D) * math.log2(math.e)
 
 
+@_explains_gpu_resources
 def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = False,
                    config: KernelConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(out (B, T, Hq, D) in q's dtype, lse (B, T, Hq) base-2 log-sum-exp) by the forward kernel; no autograd.
@@ -436,6 +458,7 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
     return out.to(q.dtype), lse
 
 
+@_explains_gpu_resources
 def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determinant: bool = False,
                     config: KernelConfig | None = None) -> tuple[torch.Tensor, ...]:
     """(dq, dk1, dk2, dv1, dv2) for the gradient ``dout`` of ``out`` (and ``lse``) from ``triton_forward``.

@@ -294,3 +294,23 @@ def test_gpu_fp32_forward_is_exact_to_fp32():
     x = inputs(1, 300, 8, 2, 64, dtype=torch.float32, device="cuda")
     out = S.two_simplicial_attention(*x, 64, 16, logits="determinant")
     assert _relative_error(out, S.windowed_reference(*(t.double() for t in x), 64, 16, "determinant")) < 1e-5
+
+
+def test_a_gpu_without_the_shared_memory_gets_an_error_that_says_what_fits(monkeypatch):
+    from triton.runtime.errors import OutOfResources
+
+    class TooBig:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                raise OutOfResources(98304, 65536, "shared memory")
+            return launch
+
+    x = inputs(1, 8, 64, 1, 128)
+    out, lse = S.triton_forward(*x, 4, 2)
+    explained = r"D = 128 with 64 query head\(s\) per key/value head.*98304 > 65536.*D <= 64"
+    monkeypatch.setattr(S.kernels, "inner_backward_kernel", TooBig())
+    with pytest.raises(RuntimeError, match=explained):
+        S.triton_backward(*x, out, lse, torch.randn_like(out), 4, 2)
+    monkeypatch.setattr(S.kernels, "forward_kernel", TooBig())
+    with pytest.raises(RuntimeError, match=explained):
+        S.triton_forward(*x, 4, 2)
