@@ -25,7 +25,7 @@ cut into chunks of queries), ``dense_reference`` the same definition over all T^
 "by hand" version), ``forward_flops`` the cost convention of the benchmarks.
 
 GPUs: tiles tuned on Hopper (``default_config``), smaller ones elsewhere. On a T4 (sm_75, 64 KiB of shared memory per
-block) the backward fits up to D = 64, not above (tests/test_simplicial_targets.py compiles the kernels for sm_75);
+block) the backward fits up to D = 64, not above (tests/test_kernels_on_a_t4.py compiles the kernels for sm_75);
 the launchers turn Triton's out-of-resources error into one that says so.
 """
 import functools
