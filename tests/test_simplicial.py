@@ -314,3 +314,12 @@ def test_a_gpu_without_the_shared_memory_gets_an_error_that_says_what_fits(monke
     monkeypatch.setattr(S.kernels, "forward_kernel", TooBig())
     with pytest.raises(RuntimeError, match=explained):
         S.triton_forward(*x, 4, 2)
+
+
+def test_the_hopper_defaults_are_among_the_tuning_sweeps_candidates():
+    from swr_tutor.bench import simplicial as bench
+
+    for config in (S.HOPPER_CONFIG, S.HOPPER_WIDE_GQA_CONFIG):
+        for kernel, candidates in bench.CANDIDATES.items():
+            assert getattr(config, kernel) in candidates, kernel
+    assert S.resident_forward_tiles(128) in bench.CANDIDATES["forward"]

@@ -297,11 +297,12 @@ def _relate_to_sdpa(rows: list[Row]) -> None:
 
 CANDIDATES = {  # per kernel: the tiles tried, each with the other kernels at their defaults
     "forward": [S.Tiles(64, 64, 4, 2), S.Tiles(64, 64, 4, 3), S.Tiles(64, 128, 4, 2), S.Tiles(128, 64, 8, 2),
-                S.Tiles(64, 64, 4, 2, outer=64), S.Tiles(128, 64, 8, 2, outer=128), S.Tiles(128, 32, 8, 2, outer=128),
-                S.Tiles(128, 64, 8, 2, outer=2), S.HOPPER_RESIDENT_FORWARD,
-                replace(S.HOPPER_RESIDENT_FORWARD, num_warps=8)],
-    "query_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 64, 4, 2), S.Tiles(32, 32, 4, 2)],
-    "outer_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 32, 8, 2), S.Tiles(64, 64, 8, 2), S.Tiles(32, 32, 4, 2)],
+                S.Tiles(64, 64, 4, 2, outer=64), S.Tiles(64, 64, 4, 3, outer=64), S.Tiles(128, 64, 8, 2, outer=128),
+                S.Tiles(128, 32, 8, 2, outer=128), S.Tiles(128, 64, 8, 2, outer=2), S.Tiles(128, 128, 8, 2, outer=2),
+                S.HOPPER_RESIDENT_FORWARD, replace(S.HOPPER_RESIDENT_FORWARD, num_warps=8)],
+    "query_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 32, 4, 3), S.Tiles(64, 64, 4, 2), S.Tiles(32, 32, 4, 2)],
+    "outer_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 32, 4, 3), S.Tiles(64, 64, 4, 2), S.Tiles(64, 32, 8, 2),
+                       S.Tiles(64, 64, 8, 2), S.Tiles(32, 32, 4, 2)],
     "inner_backward": [S.Tiles(64, 16, 4, 2), S.Tiles(32, 32, 4, 2), S.Tiles(64, 32, 4, 2), S.Tiles(32, 16, 4, 2)],
 }
 
