@@ -138,6 +138,12 @@ def _load_tile(X, rows, row_ok, d, HEAD_DIM: tl.constexpr):
 
 
 @triton.jit
+def _load_key_row(X, b, h, token, T, HKV, d, HEAD_DIM: tl.constexpr):
+    # X[b, token, h, d] of a (B, T, HKV, ·) tensor as one row (1, BLOCK_D), zero where d >= HEAD_DIM.
+    return tl.load(X + _key_rows(b, h, token, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM, other=0.0)
+
+
+@triton.jit
 def _load_factor(X_NEXT, X_PREV, rows, row_ok, d, HEAD_DIM: tl.constexpr, CHUNKED_DIMS: tl.constexpr):
     # (x_next, x_prev) (R, BLOCK_D) in the storage dtype; the trilinear form (no chunks) reads one tensor.
     x_next = _load_tile(X_NEXT, rows, row_ok, d, HEAD_DIM)
@@ -296,7 +302,7 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DES
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
         u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
         if FOLD_OUTER_VALUE:
-            va_row = tl.load(VA + _key_rows(b, h, i0 - t0, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM).to(ACC)
+            va_row = _load_key_row(VA, b, h, i0 - t0, T, HKV, d, HEAD_DIM).to(ACC)
         else:
             va_row = tl.zeros((1, BLOCK_D), ACC)
         if FOLD_OUTER_VALUE or ONE_PASS:
@@ -419,7 +425,7 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
 
         if FOLD_OUTER_KEY:
-            a_row = tl.load(KA_NEXT + _key_rows(b, h, p0 - t, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM).to(ACC)
+            a_row = _load_key_row(KA_NEXT, b, h, p0 - t, T, HKV, d, HEAD_DIM).to(ACC)
             acc_t = grad
         else:
             a_row = tl.zeros((1, BLOCK_D), ACC)
