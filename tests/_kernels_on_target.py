@@ -1,13 +1,14 @@
 """Compile the Triton kernels that the launchers would start for given shapes, for a GPU this machine may not have:
 
-    python tests/_kernels_on_target.py CAPABILITY DTYPE simplicial 'B,T,Hq,Hkv,D,w1,w2' ...
-    python tests/_kernels_on_target.py CAPABILITY DTYPE b2p 'B,H,T,D' ...
+    python tests/_kernels_on_target.py CAPABILITY DTYPE simplicial 'B,T,Hq,Hkv,D,w1,w2' ... [--only KERNEL ...]
+    python tests/_kernels_on_target.py CAPABILITY DTYPE b2p 'B,H,T,D' ... [--only KERNEL ...]
 
 prints one JSON line per distinct kernel: its name, some constants and its shared memory in bytes. Run with
 TRITON_INTERPRET=0 (compiling needs no GPU). The launches are recorded on meta tensors, with the tiles that
-``default_config`` picks for that capability (2-simplicial attention) or the launchers' defaults (B2P)."""
+``default_config`` picks for that capability (2-simplicial attention) or the launchers' defaults (B2P). Compiling for sm_75 takes seconds to minutes per kernel
+without Triton's cache: ``--only`` compiles just the kernels named."""
+import argparse
 import json
-import sys
 from contextlib import ExitStack
 from unittest import mock
 
@@ -81,13 +82,20 @@ def compiled(fn, args, kwargs, capability):
 
 
 if __name__ == "__main__":
-    capability, suite = int(sys.argv[1]), sys.argv[3]
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[sys.argv[2]]
-    shapes = [tuple(int(n) for n in arg.split(",")) for arg in sys.argv[4:]]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("capability", type=int)
+    parser.add_argument("dtype", choices=["fp16", "bf16"])
+    parser.add_argument("suite", choices=sorted(SUITES))
+    parser.add_argument("shapes", nargs="+", type=lambda arg: tuple(int(n) for n in arg.split(",")))
+    parser.add_argument("--only", nargs="+", metavar="KERNEL")
+    options = parser.parse_args()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[options.dtype]
     seen = set()
-    for fn, args, kwargs in recorded_launches(suite, shapes, dtype, capability):
+    for fn, args, kwargs in recorded_launches(options.suite, options.shapes, dtype, options.capability):
+        if options.only and fn.__name__ not in options.only:
+            continue
         key = repr((fn.__name__, [str(a.dtype) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args],
                     sorted(kwargs.items(), key=lambda kv: kv[0])))
         if key not in seen:
             seen.add(key)
-            print(json.dumps(compiled(fn, args, dict(kwargs), capability)), flush=True)
+            print(json.dumps(compiled(fn, args, dict(kwargs), options.capability)), flush=True)
