@@ -295,17 +295,15 @@ HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 3, outer=64), Tiles(64, 32, 4, 3),
                              Tiles(64, 32, 4, 2))
 HOPPER_WIDE_GQA_CONFIG = KernelConfig(Tiles(128, 128, 8, 2, outer=2), Tiles(64, 64, 4, 2), Tiles(64, 64, 4, 2),
                                       Tiles(64, 32, 4, 2))
-# With wide GQA groups and a smaller window that fills more than half of a block of 128 keys, the forward keeps that
-# block resident and walks the larger window as outer keys, one token's heads per program: a pass loads one outer key
-# for all rows. Without GQA the rows' outer keys differ (a pass loads 64 of them) and the two orders tie.
-HOPPER_RESIDENT_FORWARD = Tiles(64, 128, 4, 2, outer=64, resident=True)
+# With a smaller window that fills more than half of a block of 128 keys, the forward keeps that block resident and
+# walks the larger window as outer keys, one token per program: a pass is one block of MMAs, and unpipelined (one
+# stage) passes beat pipelined ones here, with GQA (one outer key for all rows) and without (64 outer keys a pass).
+HOPPER_RESIDENT_FORWARD = Tiles(64, 128, 4, 1, outer=64, resident=True)
 
 
-def resident_forward_tiles(window: int, group: int = 1, determinant: bool = False) -> Tiles:
+def resident_forward_tiles(window: int) -> Tiles:
     """Hopper tiles of the forward that holds the smaller window (``window`` keys) resident in one block."""
-    wide_gqa_determinant = determinant and group >= 16  # there the pair products need the registers of 8 warps
-    return replace(HOPPER_RESIDENT_FORWARD, block=max(16, triton.next_power_of_2(window)),
-                   num_warps=8 if wide_gqa_determinant else 4)
+    return replace(HOPPER_RESIDENT_FORWARD, block=max(16, triton.next_power_of_2(window)))
 
 
 def default_config(device: torch.device, group: int = 1, windows: tuple[int, int] | None = None,
@@ -319,8 +317,8 @@ def default_config(device: torch.device, group: int = 1, windows: tuple[int, int
     wide_gqa = group >= 16
     config = HOPPER_WIDE_GQA_CONFIG if wide_gqa else HOPPER_CONFIG
     block = HOPPER_RESIDENT_FORWARD.block
-    if wide_gqa and windows is not None and block // 2 < min(windows) <= block:
-        config = replace(config, forward=resident_forward_tiles(min(windows), group, determinant))
+    if windows is not None and block // 2 < min(windows) <= block:
+        config = replace(config, forward=resident_forward_tiles(min(windows)))
     if determinant and wide_gqa:
         config = replace(config, query_backward=Tiles(64, 64, 8, 2))
     return config

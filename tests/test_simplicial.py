@@ -159,7 +159,6 @@ def test_forward_plan_chooses_the_loop_order():
     assert S.forward_plan(resident, 1, 512, 256) == (False, 1, 64)     # 256 keys do not fit a block of 128: streamed
     assert S.forward_plan(S.HOPPER_WIDE_GQA_CONFIG.forward, 64, 512, 32) == (False, 1, 2)
     assert S.resident_forward_tiles(32).block == 32 and S.resident_forward_tiles(100).block == 128
-    assert S.resident_forward_tiles(128, 64, determinant=True).num_warps == 8
 
 
 @pytest.mark.gpu
@@ -170,7 +169,8 @@ def test_gpu_default_config_and_loop_order_benchmark():
     device = torch.device("cuda")
     assert S.default_config(device, 64, (128, 128)).forward.resident
     assert not S.default_config(device, 64, (512, 32)).forward.resident
-    assert not S.default_config(device, 1, (128, 128)).forward.resident
+    assert S.default_config(device, 1, (128, 128)).forward.resident
+    assert not S.default_config(device, 1, (512, 32)).forward.resident
     rows = bench.run_loop_orders(quick=True)
     assert sorted(r.name for r in rows) == sorted(f"{o} fwd {lg}" for o in bench.LOOP_ORDERS for lg in S.LOGITS)
     assert all(r.max_rel_err < 5e-3 and r.tflops > 0 for r in rows)

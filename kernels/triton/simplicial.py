@@ -65,11 +65,13 @@ mask (MASKED = False).
 Resident inner keys (RESIDENT_INNER): when the smaller window fits in one block, w + BLOCK_T - 1 <= BLOCK_K, the
 launcher may make it the inner keys and the LARGER window the outer keys. Every row of the program then has the same
 one block of inner keys at every offset, loaded once before the passes, and the passes walk the outer window: the
-official kernel's order (one outer key at a time against a block that never changes). It pays where the block is
-wide and all rows share the outer key (the Hopper defaults use it with wide GQA groups for a smaller window of
-65..128 keys, in a block of 128); it loses to the streamed order above where the block is narrow (32 keys: MMAs 32
-wide), and ties with it without GQA (each row's own outer key and value to load per pass). With one query per
-program (no GQA, one token) q is held as one row that broadcasts against the rows' outer keys.
+official kernel's order (one outer key at a time against a block that never changes). A pass is then one block of
+MMAs and no inner loop, and the passes that need no mask (every row's outer key exists and the block lies inside
+every row's window) run as a loop of their own, with MASKED a compile-time False: a mask decided at run time inside
+the pass cost 5% with GQA on an H100. The order pays where the block is wide, with a smaller window of 65..128 keys
+in a block of 128 (the Hopper defaults): with GQA, all rows of a pass share one outer key; without, one token's 64
+offsets fill the rows. It loses to the streamed order where the block is narrow (32 keys: MMAs 32 wide). With one
+query per program (no GQA, one token) q is held as one row that broadcasts against the rows' outer keys.
 
 Loads: where the launcher passes TMA descriptors of the inner keys and values (TMA = True: sm_90+ or the
 interpreter, 16-byte aligned rows), the streamed blocks, in the forward and in the row kernels of the backward, are
@@ -252,6 +254,62 @@ def _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC
 
 
 @triton.jit
+def _forward_pass(t0, q_next, q_prev, kb_resident, vb_resident, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DESC, b, h,
+                  i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A, W_B, scale_log2, m, l, acc, d,
+                  BLOCK_T: tl.constexpr, OUTER_BLOCK: tl.constexpr, ONE_PASS: tl.constexpr,
+                  RESIDENT_INNER: tl.constexpr, FOLD_OUTER_VALUE: tl.constexpr, BLOCK_K: tl.constexpr,
+                  HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
+                  TMA: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr, WHOLE: tl.constexpr):
+    # The pass over the outer offsets t0 .. t0 + OUTER_BLOCK - 1: (m, l, acc) updated. WHOLE (resident inner keys
+    # only): every row's outer key exists and the block lies inside every row's inner window, so it needs no mask.
+    t = t0 + offset_in_pass
+    j = i - t
+    outer_exists = (t < W_A) & (j >= 0)
+    outer_ok = query_ok & outer_exists
+    outer_rows = _key_rows(b, h, j, T, HKV)
+    a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
+    x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
+    u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
+    if FOLD_OUTER_VALUE:
+        va_row = _load_key_row(VA, b, h, i0 - t0, T, HKV, d, HEAD_DIM).to(ACC)
+    else:
+        va_row = tl.zeros((1, BLOCK_D), ACC)
+    if FOLD_OUTER_VALUE or ONE_PASS:
+        acc_t = acc
+    else:
+        acc_t = tl.zeros(acc.shape, ACC)
+    m_before = m
+    if RESIDENT_INNER:
+        m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, lo, i,
+                                     outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
+                                     BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, not WHOLE, DOT, ACC)
+    else:
+        every_outer_key_exists = (t0 + OUTER_BLOCK - 1 <= i0) & (t0 + OUTER_BLOCK <= W_A)
+        start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, every_outer_key_exists, BLOCK_K)
+        for c0 in range(lo, start, BLOCK_K):
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
+                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
+                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, True, DOT, ACC)
+        for c0 in range(start, end, BLOCK_K):
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
+                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
+                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, False, DOT, ACC)
+        for c0 in range(end, hi, BLOCK_K):
+            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
+                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
+                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, True, DOT, ACC)
+    if FOLD_OUTER_VALUE:
+        acc = acc_t
+    else:
+        va = _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)
+        if ONE_PASS:
+            acc = acc_t * va
+        else:
+            acc = acc * tl.exp2(m_before - m)[:, None] + acc_t * va
+    return m, l, acc
+
+
+@triton.jit
 def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DESC, OUT, LSE, T, HQ, HKV, W_A, W_B,
                    scale_log2,
                    GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, OUTER_BLOCK: tl.constexpr,
@@ -286,52 +344,29 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DES
     lo = tl.maximum(0, i0 - W_B + 1)
     hi = tl.minimum(T, i0 + BLOCK_T)
     if RESIDENT_INNER:  # the inner keys of every row fit in the one block at lo: loaded once (by the threads: a
-        # tile copied by TMA made every pass 20% slower, measured on an H100)
+        # tile copied by TMA made every pass 20% slower, measured on an H100). A pass is then one block and the pass
+        # loop the innermost loop. The passes before t_whole need no mask: every row's outer key exists and the block
+        # lies inside every row's inner window.
         kb_resident, vb_resident = _load_keys(KB, VB, KB_DESC, VB_DESC, b, h, lo, T, HKV, d, BLOCK_K, HEAD_DIM,
                                               BLOCK_D, False)
-    else:
+        start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, True, BLOCK_K)
+        t_whole = tl.where((start == lo) & (end > lo), tl.minimum(i0 + 1, W_A) // OUTER_BLOCK * OUTER_BLOCK, 0)
+        for t0 in range(0, t_whole, OUTER_BLOCK):
+            m, l, acc = _forward_pass(t0, q_next, q_prev, kb_resident, vb_resident, KA_NEXT, KA_PREV, VA, KB, VB,
+                                      KB_DESC, VB_DESC, b, h, i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A,
+                                      W_B, scale_log2, m, l, acc, d, BLOCK_T, OUTER_BLOCK, ONE_PASS, RESIDENT_INNER,
+                                      FOLD_OUTER_VALUE, BLOCK_K, HEAD_DIM, BLOCK_D, CHUNKED_DIMS, Q_FIRST, TMA, DOT,
+                                      ACC, True)
+    else:  # the inner keys streamed: each pass finds the blocks that need no mask
         kb_resident = tl.zeros((1, BLOCK_D), DOT)
         vb_resident = kb_resident
-    for t0 in range(0, tl.minimum(W_A, i0 + BLOCK_T), OUTER_BLOCK):
-        t = t0 + offset_in_pass
-        j = i - t
-        outer_exists = (t < W_A) & (j >= 0)
-        outer_ok = query_ok & outer_exists
-        outer_rows = _key_rows(b, h, j, T, HKV)
-        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
-        x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
-        if FOLD_OUTER_VALUE:
-            va_row = _load_key_row(VA, b, h, i0 - t0, T, HKV, d, HEAD_DIM).to(ACC)
-        else:
-            va_row = tl.zeros((1, BLOCK_D), ACC)
-        if FOLD_OUTER_VALUE or ONE_PASS:
-            acc_t = acc
-        else:
-            acc_t = tl.zeros((QUERIES * OUTER_BLOCK, BLOCK_D), ACC)
-        m_before = m
-        every_outer_key_exists = (t0 + OUTER_BLOCK - 1 <= i0) & (t0 + OUTER_BLOCK <= W_A)
-        start, end = _unmasked_range(lo, i0 + BLOCK_T - W_B, i0 + 1, every_outer_key_exists, BLOCK_K)
-        for c0 in range(lo, start, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
-                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
-                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, True, DOT, ACC)
-        for c0 in range(start, end, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
-                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
-                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, False, DOT, ACC)
-        for c0 in range(end, hi, BLOCK_K):
-            m, l, acc_t = _forward_block(u, va_row, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
-                                         outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
-                                         BLOCK_D, TMA, RESIDENT_INNER, FOLD_OUTER_VALUE, True, DOT, ACC)
-        if FOLD_OUTER_VALUE:
-            acc = acc_t
-        else:
-            va = _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)
-            if ONE_PASS:
-                acc = acc_t * va
-            else:
-                acc = acc * tl.exp2(m_before - m)[:, None] + acc_t * va
+        t_whole = 0
+    for t0 in range(t_whole, tl.minimum(W_A, i0 + BLOCK_T), OUTER_BLOCK):
+        m, l, acc = _forward_pass(t0, q_next, q_prev, kb_resident, vb_resident, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC,
+                                  VB_DESC, b, h, i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A, W_B,
+                                  scale_log2, m, l, acc, d, BLOCK_T, OUTER_BLOCK, ONE_PASS, RESIDENT_INNER,
+                                  FOLD_OUTER_VALUE, BLOCK_K, HEAD_DIM, BLOCK_D, CHUNKED_DIMS, Q_FIRST, TMA, DOT, ACC,
+                                  False)
 
     if OUTER_BLOCK > 1:  # one softmax over the OUTER_BLOCK rows of each query: merge their (m, l, acc)
         m_rows = tl.reshape(m, (QUERIES, OUTER_BLOCK))

@@ -255,7 +255,7 @@ def _loop_order_config(setting: Setting, windows: tuple[int, int], logits: str, 
     config = S.default_config(torch.device("cuda"), group)
     if order == "streamed":
         return config
-    return replace(config, forward=S.resident_forward_tiles(min(windows), group, logits == "determinant"))
+    return replace(config, forward=S.resident_forward_tiles(min(windows)))
 
 
 def run_loop_orders(quick: bool = False) -> list[Row]:
@@ -299,7 +299,7 @@ CANDIDATES = {  # per kernel: the tiles tried, each with the other kernels at th
     "forward": [S.Tiles(64, 64, 4, 2), S.Tiles(64, 64, 4, 3), S.Tiles(64, 128, 4, 2), S.Tiles(128, 64, 8, 2),
                 S.Tiles(64, 64, 4, 2, outer=64), S.Tiles(64, 64, 4, 3, outer=64), S.Tiles(128, 64, 8, 2, outer=128),
                 S.Tiles(128, 32, 8, 2, outer=128), S.Tiles(128, 64, 8, 2, outer=2), S.Tiles(128, 128, 8, 2, outer=2),
-                S.HOPPER_RESIDENT_FORWARD, replace(S.HOPPER_RESIDENT_FORWARD, num_warps=8)],
+                S.HOPPER_RESIDENT_FORWARD, replace(S.HOPPER_RESIDENT_FORWARD, num_stages=2)],
     "query_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 32, 4, 3), S.Tiles(64, 64, 4, 2), S.Tiles(32, 32, 4, 2)],
     "outer_backward": [S.Tiles(64, 32, 4, 2), S.Tiles(64, 32, 4, 3), S.Tiles(64, 64, 4, 2), S.Tiles(64, 32, 8, 2),
                        S.Tiles(64, 64, 8, 2), S.Tiles(32, 32, 4, 2)],
