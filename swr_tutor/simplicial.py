@@ -295,15 +295,11 @@ HOPPER_CONFIG = KernelConfig(Tiles(64, 64, 4, 3, outer=64), Tiles(64, 32, 4, 3),
                              Tiles(64, 32, 4, 2))
 HOPPER_WIDE_GQA_CONFIG = KernelConfig(Tiles(128, 128, 8, 2, outer=2), Tiles(64, 64, 4, 2), Tiles(64, 64, 4, 2),
                                       Tiles(64, 32, 4, 2))
-# With a smaller window that fills more than half of a block of 128 keys, the forward keeps that block resident and
-# walks the larger window as outer keys, one token per program: a pass is one block of MMAs, and unpipelined (one
-# stage) passes beat pipelined ones here, with GQA (one outer key for all rows) and without (64 outer keys a pass).
+# The resident loop order (each block of inner keys held while every outer offset passes over it, the pass loop
+# innermost and unpipelined) wins with wide GQA groups at both window shapes (all rows of a pass share one outer key),
+# and without GQA where the smaller window fills more than half of a block of 128 keys (one token's 64 offsets fill
+# the rows); the streamed order wins without GQA at a 32-key window, where one pass covers it.
 HOPPER_RESIDENT_FORWARD = Tiles(64, 128, 4, 1, outer=64, resident=True)
-
-
-def resident_forward_tiles(window: int) -> Tiles:
-    """Hopper tiles of the forward that holds the smaller window (``window`` keys) resident in one block."""
-    return replace(HOPPER_RESIDENT_FORWARD, block=max(16, triton.next_power_of_2(window)))
 
 
 def default_config(device: torch.device, group: int = 1, windows: tuple[int, int] | None = None,
@@ -317,8 +313,8 @@ def default_config(device: torch.device, group: int = 1, windows: tuple[int, int
     wide_gqa = group >= 16
     config = HOPPER_WIDE_GQA_CONFIG if wide_gqa else HOPPER_CONFIG
     block = HOPPER_RESIDENT_FORWARD.block
-    if windows is not None and block // 2 < min(windows) <= block:
-        config = replace(config, forward=resident_forward_tiles(min(windows)))
+    if windows is not None and (wide_gqa or block // 2 < min(windows) <= block):
+        config = replace(config, forward=HOPPER_RESIDENT_FORWARD)
     if determinant and wide_gqa:
         config = replace(config, query_backward=Tiles(64, 64, 8, 2))
     return config
@@ -388,16 +384,6 @@ def forward_tiling(tiles: Tiles, group: int, outer_window: int) -> tuple[int, in
     return _tokens_per_program(tiles.rows, group_pad * outer), outer
 
 
-def forward_plan(tiles: Tiles, group: int, w1: int, w2: int) -> tuple[bool, int, int]:
-    """(resident, tokens per program, outer offsets per pass) of the forward. Resident: ``tiles.resident`` and the
-    smaller window of every token of a program fits in one block of inner keys, which then stays loaded while the
-    larger window is walked as outer keys; otherwise the smaller window is walked and the larger one streamed."""
-    tokens, outer = forward_tiling(tiles, group, max(w1, w2))
-    if tiles.resident and min(w1, w2) + tokens - 1 <= tiles.block:
-        return True, tokens, outer
-    return False, *forward_tiling(tiles, group, min(w1, w2))
-
-
 def _key_descriptors(kb: torch.Tensor, vb: torch.Tensor, block: int) -> tuple:
     """(kb, vb descriptors, tma): TMA descriptors of the inner keys and values (B, T, Hkv, D), copied ``block`` keys
     at a time, where the hardware has the tensor memory accelerator (sm_90+; the interpreter emulates it) and the
@@ -433,15 +419,15 @@ def _scale_log2(D: int) -> float:
 
 @_explains_gpu_resources
 def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = False,
-                   config: KernelConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   config: KernelConfig | None = None, **experiment) -> tuple[torch.Tensor, torch.Tensor]:
     """(out (B, T, Hq, D) in q's dtype, lse (B, T, Hq) base-2 log-sum-exp) by the forward kernel; no autograd.
 
     Inputs as ``two_simplicial_attention`` (unchecked here), on CUDA or, under the interpreter, on the CPU.
     """
     group = q.shape[2] // k1.shape[2]
     tiles = (config or default_config(q.device, group, (w1, w2), determinant)).forward
-    resident, block_t, outer = forward_plan(tiles, group, w1, w2)
-    problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant, outer_is_k1=w1 > w2 if resident else None)
+    block_t, outer = forward_tiling(tiles, group, min(w1, w2))
+    problem = _problem(q, k1, k2, v1, v2, w1, w2, determinant)
     c = problem.constants
     B, T, Hq, D = q.shape
     out = torch.empty(q.shape, dtype=problem.q.dtype, device=q.device)
@@ -450,9 +436,11 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
     kb_desc, vb_desc, tma = _key_descriptors(problem.kb, problem.vb, tiles.block)
     kernels.forward_kernel[grid](*problem.factors, problem.va, problem.kb, problem.vb, kb_desc, vb_desc, out, lse, T,
                                  Hq, k1.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t, TMA=tma,
-                                 OUTER_BLOCK=outer, ONE_PASS=outer >= problem.w_a, RESIDENT_INNER=resident,
-                                 FOLD_OUTER_VALUE=block_t * outer == 1, BLOCK_K=tiles.block,
-                                 num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
+                                 OUTER_BLOCK=outer, ONE_PASS=outer >= problem.w_a and not tiles.resident,
+                                 RESIDENT_INNER=tiles.resident, BLOCK_K=tiles.block,
+                                 CONVERT_Q_EACH_PASS=determinant and q.dtype in (torch.float16, torch.bfloat16)
+                                 and not INTERPRETING,
+                                 num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c, **experiment)
     return out.to(q.dtype), lse
 
 

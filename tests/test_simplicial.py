@@ -113,7 +113,7 @@ def test_triton_forward_matches_reference_16_bit(dtype):
 
 @pytest.mark.parametrize("logits", S.LOGITS)
 def test_one_token_per_program(logits):
-    """The GQA packing with BLOCK_T = 1: the forward folds the outer value into the value block, the backward of
+    """The GQA packing with BLOCK_T = 1: the forward loads one outer key for all rows, the backward of
     the trilinear form the outer key into the key block of dq."""
     x = inputs(1, 11, 16, 1, 6, requires_grad=True)
     determinant = logits == "determinant"
@@ -133,12 +133,13 @@ OUTER_PACKING = [
     (1, 13, 2, 1, 6, 9, 7, S.Tiles(16, 16, outer=4)),    # two passes, the second part past the window
     (1, 20, 1, 1, 8, 6, 40, S.Tiles(16, 16, outer=8)),   # the outer keys are k1; 2 tokens
     (2, 11, 1, 1, 5, 16, 16, S.Tiles(16, 8, outer=16)),  # one token, all 16 offsets
-    # the smaller window resident in one block of inner keys, the larger one walked as outer keys:
-    (1, 13, 4, 1, 6, 9, 5, S.Tiles(16, 8, outer=4, resident=True)),           # 1 token x 4 heads x 4 offsets
-    (1, 13, 1, 1, 6, 3, 11, S.Tiles(16, 8, outer=4, resident=True)),          # 4 tokens: 3 + 4 - 1 keys <= 8
-    (1, 13, 8, 2, 6, 5, 8, S.Tiles(4, 8, resident=True)),                    # 1 token: the outer value folded
-    (1, 13, 8, 2, 6, 9, 9, S.Tiles(4, 8, resident=True)),                    # 9 > 8 keys: not resident
+    # each block of inner keys resident while the passes walk the outer window:
+    (1, 13, 4, 1, 6, 9, 5, S.Tiles(16, 8, outer=4, resident=True)),           # 1 token x 4 heads x 4 offsets, 2 blocks
+    (1, 13, 1, 1, 6, 3, 11, S.Tiles(16, 8, outer=4, resident=True)),          # 4 tokens x 4 offsets
+    (1, 13, 8, 2, 6, 5, 8, S.Tiles(4, 8, resident=True)),                    # 1 token: one outer key for all rows
+    (1, 13, 8, 2, 6, 9, 9, S.Tiles(4, 8, resident=True)),                    # 9 keys: a block and one more
     (1, 5, 8, 2, 6, 9, 8, S.Tiles(4, 8, resident=True)),                     # T shorter than both windows
+    (1, 30, 2, 1, 6, 4, 24, S.Tiles(8, 8, outer=4, resident=True)),          # 2 tokens x 4 offsets, 4 blocks
 ]
 
 
@@ -152,23 +153,13 @@ def test_forward_packs_outer_offsets_into_rows(case, logits):
     check(out, S.windowed_reference(*x, w1, w2, logits))
 
 
-def test_forward_plan_chooses_the_loop_order():
-    resident = S.HOPPER_RESIDENT_FORWARD
-    assert S.forward_plan(resident, 64, 128, 128) == (True, 1, 1)      # one token's 64 heads, one outer key a pass
-    assert S.forward_plan(resident, 1, 128, 512) == (True, 1, 64)      # one token at 64 offsets of the 512 window
-    assert S.forward_plan(resident, 1, 512, 256) == (False, 1, 64)     # 256 keys do not fit a block of 128: streamed
-    assert S.forward_plan(S.HOPPER_WIDE_GQA_CONFIG.forward, 64, 512, 32) == (False, 1, 2)
-    assert S.resident_forward_tiles(32).block == 32 and S.resident_forward_tiles(100).block == 128
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU")
 def test_gpu_default_config_and_loop_order_benchmark():
     from swr_tutor.bench import simplicial as bench
 
     device = torch.device("cuda")
-    assert S.default_config(device, 64, (128, 128)).forward.resident
-    assert not S.default_config(device, 64, (512, 32)).forward.resident
+    assert all(S.default_config(device, 64, windows).forward.resident for windows in [(128, 128), (512, 32)])
     assert S.default_config(device, 1, (128, 128)).forward.resident
     assert not S.default_config(device, 1, (512, 32)).forward.resident
     rows = bench.run_loop_orders(quick=True)
@@ -322,4 +313,4 @@ def test_the_hopper_defaults_are_among_the_tuning_sweeps_candidates():
     for config in (S.HOPPER_CONFIG, S.HOPPER_WIDE_GQA_CONFIG):
         for kernel, candidates in bench.CANDIDATES.items():
             assert getattr(config, kernel) in candidates, kernel
-    assert S.resident_forward_tiles(128) in bench.CANDIDATES["forward"]
+    assert S.HOPPER_RESIDENT_FORWARD in bench.CANDIDATES["forward"]

@@ -255,7 +255,7 @@ def _loop_order_config(setting: Setting, windows: tuple[int, int], logits: str, 
     config = S.default_config(torch.device("cuda"), group)
     if order == "streamed":
         return config
-    return replace(config, forward=S.resident_forward_tiles(min(windows)))
+    return replace(config, forward=S.HOPPER_RESIDENT_FORWARD)
 
 
 def run_loop_orders(quick: bool = False) -> list[Row]:
