@@ -419,7 +419,7 @@ def _scale_log2(D: int) -> float:
 
 @_explains_gpu_resources
 def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = False,
-                   config: KernelConfig | None = None, **experiment) -> tuple[torch.Tensor, torch.Tensor]:
+                   config: KernelConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(out (B, T, Hq, D) in q's dtype, lse (B, T, Hq) base-2 log-sum-exp) by the forward kernel; no autograd.
 
     Inputs as ``two_simplicial_attention`` (unchecked here), on CUDA or, under the interpreter, on the CPU.
@@ -440,7 +440,7 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
                                  RESIDENT_INNER=tiles.resident, BLOCK_K=tiles.block,
                                  CONVERT_Q_EACH_PASS=determinant and q.dtype in (torch.float16, torch.bfloat16)
                                  and not INTERPRETING,
-                                 num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c, **experiment)
+                                 num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
     return out.to(q.dtype), lse
 
 

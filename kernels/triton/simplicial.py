@@ -183,8 +183,7 @@ def _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS: tl.constexpr, ACC: tl
     if CHUNKED_DIMS == 0:
         return x_next.to(ACC) * y_next.to(ACC)
     else:
-        return (x_next.to(ACC) * y_prev.to(ACC)
-                - tl.where(d < CHUNKED_DIMS, x_prev.to(ACC) * y_next.to(ACC), 0.0))
+        return x_next.to(ACC) * y_prev.to(ACC) - tl.where(d < CHUNKED_DIMS, x_prev, 0).to(ACC) * y_next.to(ACC)
 
 
 @triton.jit
