@@ -257,8 +257,9 @@ class Tiles:
     """One kernel's launch shape. ``rows``: the MMA M dimension of a program (tokens x GQA heads, and for the
     forward x outer offsets; for the inner-key backward: inner keys). ``block``: keys per step (for the inner-key
     backward: (query, head) columns per step). ``outer`` (forward only): outer offsets per pass, a power of two
-    that ``forward_tiling`` caps at the outer window. ``num_warps`` and ``num_stages`` go to Triton (the
-    interpreter ignores them)."""
+    that ``forward_tiling`` caps at the outer window. ``resident`` (forward only): the loop order that holds each
+    block of inner keys while every pass runs against it, instead of streaming the blocks past every pass.
+    ``num_warps`` and ``num_stages`` go to Triton (the interpreter ignores them)."""
 
     rows: int
     block: int
@@ -357,9 +358,9 @@ _TL_DTYPES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float3
               torch.float64: "float64"}
 
 
-def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool, outer_is_k1: bool | None = None) -> _Problem:
+def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool) -> _Problem:
     q, k1, k2, v1, v2 = (_kernel_operand(x) for x in (q, k1, k2, v1, v2))
-    outer_is_k1 = w1 < w2 if outer_is_k1 is None else outer_is_k1
+    outer_is_k1 = w1 < w2
     ka, va, w_a, kb, vb, w_b = (k1, v1, w1, k2, v2, w2) if outer_is_k1 else (k2, v2, w2, k1, v1, w1)
     factors = (*_chunk_neighbours(q), *_chunk_neighbours(ka)) if determinant else (q, q, ka, ka)
     D = q.shape[3]

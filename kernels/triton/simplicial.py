@@ -356,7 +356,8 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DES
                    ACC: tl.constexpr, CONVERT_Q_EACH_PASS: tl.constexpr):
     # Q_*, OUT (B, T, HQ, HEAD_DIM); KA_*, VA, KB, VB (B, T, HKV, HEAD_DIM); LSE (B, T, HQ) in ACC, base 2.
     # KB_DESC, VB_DESC: TMA descriptors of KB, VB with blocks (1, BLOCK_K, 1, BLOCK_D), used when TMA.
-    # Grid: (cdiv(T, BLOCK_T), B * HKV). ONE_PASS: OUTER_BLOCK >= W_A, one pass covers the outer window.
+    # Grid: (cdiv(T, BLOCK_T), B * HKV). ONE_PASS (streamed only): OUTER_BLOCK >= W_A, one pass covers the outer
+    # window.
     QUERIES: tl.constexpr = BLOCK_T * GROUP_PAD
     i0 = tl.program_id(0) * BLOCK_T
     b = tl.program_id(1) // HKV

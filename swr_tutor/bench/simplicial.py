@@ -249,8 +249,8 @@ LOOP_ORDERS = ("streamed", "resident")
 
 
 def _loop_order_config(setting: Setting, windows: tuple[int, int], logits: str, order: str) -> S.KernelConfig:
-    """"streamed": the smaller window walked as outer keys, the larger one streamed in blocks; "resident": one block
-    holding the smaller window, loaded once per program, the larger window walked as outer keys."""
+    """Both orders walk the smaller window as outer keys and the larger one in blocks. "streamed": the blocks stream
+    past every pass of outer offsets; "resident": each block loaded once, then every pass runs against it."""
     group = setting.Hq // setting.Hkv
     config = S.default_config(torch.device("cuda"), group)
     if order == "streamed":
