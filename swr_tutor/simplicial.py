@@ -465,6 +465,7 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
     inputs = (*problem.factors, problem.va, problem.kb, problem.vb, dout, lse, delta)
     scalars = (T, Hq, Hkv, problem.w_a, problem.w_b, _scale_log2(D), logit_scale(D))
 
+    key_descriptors = functools.cache(functools.partial(_key_descriptors, problem.kb, problem.vb))  # per block
     grads = {}
     for name, grad_of, like, tiles in (("q", kernels.GRAD_Q, problem.q, config.query_backward),
                                        ("ka", kernels.GRAD_KA, problem.va, config.outer_backward),
@@ -472,7 +473,7 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
         grads[name] = torch.empty_like(like)
         block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
         fold = name == "q" and block_t == 1 and not determinant
-        kb_desc, vb_desc, tma = _key_descriptors(problem.kb, problem.vb, tiles.block)
+        kb_desc, vb_desc, tma = key_descriptors(tiles.block)
         kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](
             *inputs, kb_desc, vb_desc, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=tiles.block,
             TMA=tma, FOLD_OUTER_KEY=fold,

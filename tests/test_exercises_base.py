@@ -1,6 +1,11 @@
+import importlib
+import inspect
+import pkgutil
+
 import pytest
 import torch
 
+from swr_tutor import exercises
 from swr_tutor.exercises import Case, ExerciseError, run_cases
 
 
@@ -56,3 +61,27 @@ def test_converted_results_compare_as_numbers():
 
     assert converted(third, as_number)(3.0) == 1.0 and converted(third, as_number).__name__ == "third"
     assert as_number(torch.zeros(2)).shape == (2,) and as_number("text") == "text"
+
+
+def _all_checkers():
+    for module in pkgutil.iter_modules(exercises.__path__):
+        chapter = importlib.import_module(f"swr_tutor.exercises.{module.name}")
+        yield from (f for name, f in inspect.getmembers(chapter, inspect.isfunction)
+                    if name.startswith("check_") and f.__module__ == chapter.__name__)
+
+
+CHECKERS = list(_all_checkers())
+
+
+def test_every_chapter_from_1_to_10_has_its_checkers():
+    assert {f.__module__.rsplit(".", 1)[1] for f in CHECKERS} == {f"ch{n:02d}" for n in range(1, 11)}
+
+
+@pytest.mark.parametrize("checker", CHECKERS, ids=[f"{f.__module__.rsplit('.', 1)[1]}.{f.__name__}" for f in CHECKERS])
+def test_every_checker_reports_the_unwritten_stub(checker):
+    def stub(*args):
+        raise NotImplementedError  # your code here
+
+    name = checker.__name__.removeprefix("check_")
+    with pytest.raises(ExerciseError, match=f"{name}: not written yet.\n  Replace 'raise NotImplementedError'"):
+        checker(stub)

@@ -248,7 +248,7 @@ def run(quick: bool = False) -> list[Row]:
 LOOP_ORDERS = ("streamed", "resident")
 
 
-def _loop_order_config(setting: Setting, windows: tuple[int, int], logits: str, order: str) -> S.KernelConfig:
+def _loop_order_config(setting: Setting, order: str) -> S.KernelConfig:
     """Both orders walk the smaller window as outer keys and the larger one in blocks. "streamed": the blocks stream
     past every pass of outer offsets; "resident": each block loaded once, then every pass runs against it."""
     group = setting.Hq // setting.Hkv
@@ -263,21 +263,29 @@ def run_loop_orders(quick: bool = False) -> list[Row]:
     ``python -m swr_tutor.bench simplicial-orders``. Chapter 8 reads which order wins where."""
     settings, windows = (QUICK_SETTINGS, QUICK_WINDOWS) if quick else (SETTINGS, WINDOWS)
     plan = [(s, w, logits, order) for s in settings for w in windows for logits in S.LOGITS for order in LOOP_ORDERS]
-    compile_ahead([(s, w, logits, _loop_order_config(s, w, logits, order), False) for s, w, logits, order in plan])
+    compile_ahead([(s, w, logits, _loop_order_config(s, order), False) for s, w, logits, order in plan])
     rows = []
-    for setting, (w1, w2), logits, order in tqdm(plan, desc="simplicial loop orders"):
+    progress = tqdm(total=len(plan), desc="simplicial loop orders")
+    for setting in settings:
         x = inputs(setting)
-        config = _loop_order_config(setting, (w1, w2), logits, order)
-        determinant = logits == "determinant"
-        positions = _positions(setting.T, w2)
-        out, _ = S.triton_forward(*x, w1, w2, determinant, config=config)
-        err = relative_error(out[:, positions], _reference(x, w1, w2, logits, positions)[1])
-        ms = median_ms(lambda: S.triton_forward(*x, w1, w2, determinant, config=config))
-        flops = _flops(setting, w1, w2, "ours", False)
-        rows.append(Row("simplicial-orders", setting.shape(w1, w2), f"{order} fwd {logits}", ms,
-                        tflops=flops / ms / 1e9, max_rel_err=err,
-                        extra=dict(flops=flops, logits=logits, forward=asdict(config.forward))))
+        for w1, w2 in windows:
+            positions = _positions(setting.T, w2)
+            for logits in S.LOGITS:
+                reference = _reference(x, w1, w2, logits, positions)[1]
+                determinant = logits == "determinant"
+                for order in LOOP_ORDERS:
+                    config = _loop_order_config(setting, order)
+                    out, _ = S.triton_forward(*x, w1, w2, determinant, config=config)
+                    err = relative_error(out[:, positions], reference)
+                    ms = median_ms(lambda: S.triton_forward(*x, w1, w2, determinant, config=config))
+                    flops = _flops(setting, w1, w2, "ours", False)
+                    rows.append(Row("simplicial-orders", setting.shape(w1, w2), f"{order} fwd {logits}", ms,
+                                    tflops=flops / ms / 1e9, max_rel_err=err,
+                                    extra=dict(flops=flops, logits=logits, forward=asdict(config.forward))))
+                    progress.update()
+        del x
         torch.cuda.empty_cache()
+    progress.close()
     for row in rows:  # ratio: TFLOP/s over the streamed order's at the same shape and logits
         streamed = next(r for r in rows if r.shape == row.shape and r.name == f"streamed fwd {row.extra['logits']}")
         row.ratio = row.tflops / streamed.tflops
