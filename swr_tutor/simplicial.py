@@ -472,12 +472,10 @@ def triton_backward(q, k1, k2, v1, v2, out, lse, dout, w1: int, w2: int, determi
                                        ("va", kernels.GRAD_VA, problem.va, config.outer_backward)):
         grads[name] = torch.empty_like(like)
         block_t = _tokens_per_program(tiles.rows, c["GROUP_PAD"])
-        fold = name == "q" and block_t == 1 and not determinant
         kb_desc, vb_desc, tma = key_descriptors(tiles.block)
         kernels.rows_backward_kernel[(triton.cdiv(T, block_t), B * Hkv)](
             *inputs, kb_desc, vb_desc, grads[name], *scalars, GRAD_OF=grad_of, BLOCK_T=block_t, BLOCK_K=tiles.block,
-            TMA=tma, FOLD_OUTER_KEY=fold,
-            num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
+            TMA=tma, num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
 
     inner = config.inner_backward
     grads["kb"], grads["vb"] = torch.empty_like(problem.kb), torch.empty_like(problem.vb)

@@ -113,8 +113,7 @@ def test_triton_forward_matches_reference_16_bit(dtype):
 
 @pytest.mark.parametrize("logits", S.LOGITS)
 def test_one_token_per_program(logits):
-    """The GQA packing with BLOCK_T = 1: the forward loads one outer key for all rows, the backward of
-    the trilinear form the outer key into the key block of dq."""
+    """The GQA packing with BLOCK_T = 1: the forward and the backward load one outer key for all rows."""
     x = inputs(1, 11, 16, 1, 6, requires_grad=True)
     determinant = logits == "determinant"
     config = S.KernelConfig(*[S.Tiles(16, 16)] * 4)

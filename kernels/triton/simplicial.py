@@ -101,12 +101,15 @@ the five gradients are sums over the triples (i, j, c) in the window:
 whose programs own its rows, so no two programs write one row and no
 atomics are needed:
   * rows_backward_kernel, GRAD_OF = GRAD_Q: rows = queries, the forward's loops one offset at a time; 3 products
-    per block (S, dP, g); dq += pair(a, g) once per t. With one token per program (all rows share the outer key
-    a_j) and the trilinear form, a_j folds into the key block instead (FOLD_OUTER_KEY): dq += dS @ (kb ⊙ a_j).
+    per block (S, dP, g); dq += pair(a, g) once per t. (With one token per program, all rows sharing the outer key
+    a_j, folding a_j into the key block, dq += dS @ (kb ⊙ a_j), was measured on an H100: faster at (128, 128) by
+    as much as it was slower at (512, 32) with GQA.)
   * rows_backward_kernel, GRAD_OF = GRAD_KA / GRAD_VA: rows = outer keys j, and the query at offset t is i = j + t;
     GRAD_KA needs S, dP, g (3 products), GRAD_VA only S and P @ vb (2). The GQA heads are summed at the end.
   * inner_backward_kernel: rows = a block of inner keys c, columns = (query, head) pairs of the queries that see
     it, for every t: S^T, dP^T, then db += dS^T @ u and dvb += P^T @ (dO ⊙ va) (4 products).
+With one token per program (BLOCK_T = 1; BLOCK_Q = 1 in inner_backward_kernel, the GQA packing) all rows share the
+outer key of a step, loaded as one row that broadcasts: 12 to 22% off the inner-key backward with GQA on an H100.
 Splitting the outer keys' two gradients keeps every program at two M x D accumulators (registers); the price is
 12 block products per (query, t, block) against the 7 of a single pass, i.e. a backward of 6 forward's worth.
 (One pass for both outer-key gradients, the GQA heads summed after every t, was measured on an H100: its
@@ -115,7 +118,7 @@ GRAD_Q once, before the offsets, as the forward does, made the backward 7% slowe
 
 Numerics: the MMA operands are in DOT, the inputs' dtype (bf16/fp16 on a GPU; the launcher hands the interpreter
 fp32 copies of bf16 inputs, whose arithmetic it gets wrong), and accumulate in ACC (fp32, fp64 for fp64 inputs).
-Every elementwise product (pair, dO ⊙ va, the folded value block) is computed in ACC and rounded once to DOT.
+Every elementwise product (pair, dO ⊙ va) is computed in ACC and rounded once to DOT.
 Masked-out (i, j, c) never reach a sum: the forward writes -inf into S, the backward zeroes P with tl.where.
 """
 import triton
@@ -145,12 +148,6 @@ def _key_rows(b, h, tokens, T, HKV):
 def _load_tile(X, rows, row_ok, d, HEAD_DIM: tl.constexpr):
     # X[rows, d] as (R, BLOCK_D) in X's dtype, zero where a row is not ok or d >= HEAD_DIM.
     return tl.load(X + rows[:, None] * HEAD_DIM + d, mask=row_ok[:, None] & (d < HEAD_DIM), other=0.0)
-
-
-@triton.jit
-def _load_key_row(X, b, h, token, T, HKV, d, HEAD_DIM: tl.constexpr):
-    # X[b, token, h, d] of a (B, T, HKV, ·) tensor as one row (1, BLOCK_D), zero where d >= HEAD_DIM.
-    return tl.load(X + _key_rows(b, h, token, T, HKV) * HEAD_DIM + d, mask=d < HEAD_DIM, other=0.0)
 
 
 @triton.jit
@@ -439,12 +436,11 @@ def row_dot_kernel(DO, OUT, DELTA, ROWS_TOTAL, ROWS: tl.constexpr, HEAD_DIM: tl.
 # ---- backward: rows own queries (dq) or outer keys (da, dva) ---------------------------------------------------------
 
 @triton.jit
-def _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV, W_B, scale_log2,
-                         acc_t, d, GRAD_OF: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
-                         BLOCK_D: tl.constexpr, TMA: tl.constexpr, FOLD_OUTER_KEY: tl.constexpr,
-                         MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
-    # One block of inner keys: acc_t += dS @ kb (g, the gradient of u), or dS @ (kb ⊙ a_row) (the trilinear
-    # gradient of q itself, when every row has the outer key a_row), or, for GRAD_VA, P @ vb.
+def _rows_backward_block(u, w, lse, delta, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV, W_B, scale_log2, acc_t,
+                         d, GRAD_OF: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         BLOCK_D: tl.constexpr, TMA: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr,
+                         ACC: tl.constexpr):
+    # One block of inner keys: acc_t += dS @ kb (g, the gradient of u), or, for GRAD_VA, P @ vb.
     c = c0 + tl.arange(0, BLOCK_K)
     kb, vb = _load_keys(KB, VB, KB_DESC, VB_DESC, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM, BLOCK_D, TMA)
     p = tl.exp2(_dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2 - lse[:, None])  # (M, BLOCK_K)
@@ -454,8 +450,6 @@ def _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h
         return _dot(p, vb, acc_t, DOT, ACC)
     else:
         ds = p * (_dot(w, tl.trans(vb), None, DOT, ACC) - delta[:, None])
-        if FOLD_OUTER_KEY:
-            kb = (kb.to(ACC) * a_row).to(DOT)
         return _dot(ds, kb, acc_t, DOT, ACC)
 
 
@@ -464,10 +458,9 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
                          HKV, W_A, W_B, scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr,
                          GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
                          BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
-                         TMA: tl.constexpr, FOLD_OUTER_KEY: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+                         TMA: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
     # GRAD (B, T, HQ, HEAD_DIM) for GRAD_Q, else (B, T, HKV, HEAD_DIM); DO like Q; LSE, DELTA (B, T, HQ) in ACC.
     # Grid: (cdiv(T, BLOCK_T), B * HKV). Rows own tokens p: queries (GRAD_Q) or outer keys (GRAD_KA, GRAD_VA).
-    # FOLD_OUTER_KEY (GRAD_Q of the trilinear form, one token per program): dq accumulates dS @ (kb ⊙ a_j).
     OWN_QUERIES: tl.constexpr = GRAD_OF == GRAD_Q
     OWN_FIRST_FACTOR: tl.constexpr = OWN_QUERIES == Q_FIRST
     p0 = tl.program_id(0) * BLOCK_T
@@ -486,42 +479,41 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         j = i - t
         query_ok = (i < T) & (heads < GROUP) & (j >= 0) & (j < T)
         query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
-        outer_rows = _key_rows(b, h, j, T, HKV)
+        if BLOCK_T == 1:  # every row has the outer key p0 - t (dq) or p0 (dka, dva), which exists: one row
+            one = tl.zeros((1,), tl.int32)
+            outer_rows = _key_rows(b, h, i_first - t + one, T, HKV)
+            outer_ok = one == 0
+        else:
+            outer_rows = _key_rows(b, h, j, T, HKV)
+            outer_ok = query_ok
         q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
-        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
+        a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
         u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
         do = _load_tile(DO, query_rows, query_ok, d, HEAD_DIM)
-        w = (do.to(ACC) * _load_tile(VA, outer_rows, query_ok, d, HEAD_DIM).to(ACC)).to(DOT)
+        w = (do.to(ACC) * _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)).to(DOT)
         lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
         delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
 
-        if FOLD_OUTER_KEY:
-            a_row = _load_key_row(KA_NEXT, b, h, p0 - t, T, HKV, d, HEAD_DIM).to(ACC)
-            acc_t = grad
-        else:
-            a_row = tl.zeros((1, BLOCK_D), ACC)
-            acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
+        acc_t = tl.zeros((BLOCK_T * GROUP_PAD, BLOCK_D), ACC)
         lo = tl.maximum(0, i_first - W_B + 1)
         hi = tl.minimum(T, i_first + BLOCK_T)
         every_outer_key_exists = t <= p0 if OWN_QUERIES else t >= 0
         start, end = _unmasked_range(lo, i_first + BLOCK_T - W_B, i_first + 1, every_outer_key_exists, BLOCK_K)
         for c0 in range(lo, start, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV,
-                                         W_B, scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA,
-                                         FOLD_OUTER_KEY, True, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV, W_B,
+                                         scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA, True, DOT,
+                                         ACC)
         for c0 in range(start, end, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV,
-                                         W_B, scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA,
-                                         FOLD_OUTER_KEY, False, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV, W_B,
+                                         scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA, False, DOT,
+                                         ACC)
         for c0 in range(end, hi, BLOCK_K):
-            acc_t = _rows_backward_block(u, w, lse, delta, a_row, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV,
-                                         W_B, scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA,
-                                         FOLD_OUTER_KEY, True, DOT, ACC)
+            acc_t = _rows_backward_block(u, w, lse, delta, KB, VB, KB_DESC, VB_DESC, b, h, c0, i, t, T, HKV, W_B,
+                                         scale_log2, acc_t, d, GRAD_OF, BLOCK_K, HEAD_DIM, BLOCK_D, TMA, True, DOT,
+                                         ACC)
 
-        if FOLD_OUTER_KEY:
-            grad = acc_t
-        elif GRAD_OF == GRAD_VA:
+        if GRAD_OF == GRAD_VA:
             grad += do.to(ACC) * acc_t
         else:
             g_next, g_prev = _neighbours_of(acc_t, d, CHUNKED_DIMS)
@@ -562,8 +554,13 @@ def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PRE
     delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
     for t in range(0, tl.minimum(W_A, i0 + BLOCK_Q)):
         j = i - t
-        outer_ok = query_ok & (j >= 0)
-        outer_rows = _key_rows(b, h, j, T, HKV)
+        if BLOCK_Q == 1:  # every column has the outer key i0 - t, which exists: one row
+            one = tl.zeros((1,), tl.int32)
+            outer_rows = _key_rows(b, h, i0 - t + one, T, HKV)
+            outer_ok = one == 0
+        else:
+            outer_rows = _key_rows(b, h, j, T, HKV)
+            outer_ok = query_ok & (j >= 0)
         a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
         u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)             # (N, BLOCK_D)
