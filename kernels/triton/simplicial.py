@@ -145,6 +145,14 @@ def _key_rows(b, h, tokens, T, HKV):
 
 
 @triton.jit
+def _shared_key_row(b, h, token, T, HKV):
+    # (rows, ok) of the key row `token` that every row of a step shares, as (1,) tensors: what loads through them
+    # is one (1, BLOCK_D) row that broadcasts. The caller knows the row exists.
+    one = tl.zeros((1,), tl.int32)
+    return _key_rows(b, h, token + one, T, HKV), one == 0
+
+
+@triton.jit
 def _load_tile(X, rows, row_ok, d, HEAD_DIM: tl.constexpr):
     # X[rows, d] as (R, BLOCK_D) in X's dtype, zero where a row is not ok or d >= HEAD_DIM.
     return tl.load(X + rows[:, None] * HEAD_DIM + d, mask=row_ok[:, None] & (d < HEAD_DIM), other=0.0)
@@ -276,9 +284,7 @@ def _forward_pass(t0, c_block, q_next, q_prev, kb_block, vb_block, KA_NEXT, KA_P
     j = i - t
     outer_exists = (t < W_A) & (j >= 0)
     if BLOCK_T * OUTER_BLOCK == 1:  # every row has the outer key j = i0 - t0 (it exists: t0 <= i0, t0 < W_A): one row
-        one = tl.zeros((1,), tl.int32)
-        outer_rows = _key_rows(b, h, i0 - t0 + one, T, HKV)
-        outer_ok = one == 0
+        outer_rows, outer_ok = _shared_key_row(b, h, i0 - t0, T, HKV)
     else:
         outer_rows = _key_rows(b, h, j, T, HKV)
         outer_ok = query_ok & outer_exists
@@ -480,9 +486,7 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         query_ok = (i < T) & (heads < GROUP) & (j >= 0) & (j < T)
         query_rows = _query_rows(b, h, i, heads, T, HQ, GROUP)
         if BLOCK_T == 1:  # every row has the outer key p0 - t (dq) or p0 (dka, dva), which exists: one row
-            one = tl.zeros((1,), tl.int32)
-            outer_rows = _key_rows(b, h, i_first - t + one, T, HKV)
-            outer_ok = one == 0
+            outer_rows, outer_ok = _shared_key_row(b, h, i_first - t, T, HKV)
         else:
             outer_rows = _key_rows(b, h, j, T, HKV)
             outer_ok = query_ok
@@ -555,9 +559,7 @@ def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PRE
     for t in range(0, tl.minimum(W_A, i0 + BLOCK_Q)):
         j = i - t
         if BLOCK_Q == 1:  # every column has the outer key i0 - t, which exists: one row
-            one = tl.zeros((1,), tl.int32)
-            outer_rows = _key_rows(b, h, i0 - t + one, T, HKV)
-            outer_ok = one == 0
+            outer_rows, outer_ok = _shared_key_row(b, h, i0 - t, T, HKV)
         else:
             outer_rows = _key_rows(b, h, j, T, HKV)
             outer_ok = query_ok & (j >= 0)
