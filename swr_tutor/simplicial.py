@@ -356,6 +356,7 @@ def _chunk_neighbours(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 _TL_DTYPES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
               torch.float64: "float64"}
+_PACKED_TYPES = {torch.float16: "f16x2", torch.bfloat16: "bf16x2"}  # PTX: two 16-bit numbers in one register
 
 
 def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool) -> _Problem:
@@ -369,7 +370,8 @@ def _problem(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool) -> _Problem
     constants = dict(GROUP=group, GROUP_PAD=triton.next_power_of_2(group), HEAD_DIM=D,
                      BLOCK_D=max(16, triton.next_power_of_2(D)), CHUNKED_DIMS=3 * (D // 3) if determinant else 0,
                      Q_FIRST=outer_is_k1, DOT=getattr(tl, _TL_DTYPES[q.dtype]),
-                     ACC=tl.float64 if q.dtype == torch.float64 else tl.float32)
+                     ACC=tl.float64 if q.dtype == torch.float64 else tl.float32,
+                     PACKED_PAIR="" if INTERPRETING else _PACKED_TYPES.get(q.dtype, ""))
     return _Problem(q, factors, va, kb, vb, w_a, w_b, outer_is_k1, constants)
 
 
@@ -439,8 +441,6 @@ def triton_forward(q, k1, k2, v1, v2, w1: int, w2: int, determinant: bool = Fals
                                  Hq, k1.shape[2], problem.w_a, problem.w_b, _scale_log2(D), BLOCK_T=block_t, TMA=tma,
                                  OUTER_BLOCK=outer, ONE_PASS=outer >= problem.w_a and not tiles.resident,
                                  RESIDENT_INNER=tiles.resident, BLOCK_K=tiles.block,
-                                 CONVERT_Q_EACH_PASS=determinant and q.dtype in (torch.float16, torch.bfloat16)
-                                 and not INTERPRETING,
                                  num_warps=tiles.num_warps, num_stages=tiles.num_stages, **c)
     return out.to(q.dtype), lse
 

@@ -76,10 +76,11 @@ offsets fill the rows against a 128-key window, and loses at a 32-key outer wind
 in one pass. With one query per program (no GQA, one token) q is held as one row that broadcasts against the rows'
 outer keys.
 
-Registers: Triton hoists what a pass computes from q alone out of the pass loop, here the fp32 copies of q in the
-pair product: for the determinant's two factors q_next and q_prev that is 2 x 64 registers a thread at 64 rows and
-4 warps, which spill. With CONVERT_Q_EACH_PASS (GPU, 16-bit inputs, determinant) q passes through an opaque
-inline-assembly move inside the pass, and the conversion stays there.
+The pair product: on a GPU with 16-bit inputs (PACKED_PAIR, the PTX type of two of them, "bf16x2" or "f16x2") u is
+computed in packed 16-bit arithmetic, two elements per fused multiply-add, straight into the MMA operand. In fp32 it
+took a conversion of each factor and one of the result per element, and Triton hoisted the fp32 copies of q out of
+the pass loop: for the determinant's q_next and q_prev, 2 x 64 registers a thread at 64 rows and 4 warps, which
+spilled.
 
 Loads: where the launcher passes TMA descriptors of the inner keys and values (TMA = True: sm_90+ or the
 interpreter, 16-byte aligned rows), the streamed blocks, in the forward and in the row kernels of the backward, are
@@ -118,7 +119,9 @@ GRAD_Q once, before the offsets, as the forward does, made the backward 7% slowe
 
 Numerics: the MMA operands are in DOT, the inputs' dtype (bf16/fp16 on a GPU; the launcher hands the interpreter
 fp32 copies of bf16 inputs, whose arithmetic it gets wrong), and accumulate in ACC (fp32, fp64 for fp64 inputs).
-Every elementwise product (pair, dO ⊙ va) is computed in ACC and rounded once to DOT.
+Every elementwise product (pair, dO ⊙ va) is rounded once to DOT: computed in ACC, or with PACKED_PAIR by
+one fused multiply-add of two DOT numbers, which rounds the same; the determinant's cross product, x_next ⊙ y_prev -
+x_prev ⊙ y_next, rounds its second product to DOT first under PACKED_PAIR (two roundings).
 Masked-out (i, j, c) never reach a sum: the forward writes -inf into S, the backward zeroes P with tl.where.
 """
 import triton
@@ -191,11 +194,37 @@ def _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS: tl.constexpr, ACC: tl
         return x_next.to(ACC) * y_prev.to(ACC) - tl.where(d < CHUNKED_DIMS, x_prev, 0).to(ACC) * y_next.to(ACC)
 
 
+_NEG_ZEROS = tl.constexpr("0x80008000")  # two 16-bit -0.0: the addend of a fused multiply-add that is a plain product
+
+
 @triton.jit
-def _opaque(x):
-    # x (16-bit) unchanged, through an inline-assembly move the compiler may not hoist out of a loop: what the pass
-    # computes from x (the fp32 copies of q in the pair product) then stays inside the pass.
-    return tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [x], dtype=x.dtype, is_pure=False, pack=2)
+def _product_dot(x, y, DOT: tl.constexpr, ACC: tl.constexpr, PACKED: tl.constexpr):
+    # x ⊙ y rounded to DOT. PACKED, the PTX type of two 16-bit numbers ("bf16x2", "f16x2"; "" for none): one fused
+    # multiply-add of -0.0 per two elements, no fp32 copies. A product of two 16-bit numbers is exact in fp32, so
+    # this rounds as the product in ACC does.
+    if PACKED != "":
+        return tl.inline_asm_elementwise("{ .reg .b32 z; mov.b32 z, " + _NEG_ZEROS + "; fma.rn." + PACKED +
+                                         " $0, $1, $2, z; }", "=r,r,r", [x, y], dtype=x.dtype, is_pure=True, pack=2)
+    else:
+        return (x.to(ACC) * y.to(ACC)).to(DOT)
+
+
+@triton.jit
+def _pair_dot(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr,
+              PACKED: tl.constexpr):
+    # pair(x, y) rounded to DOT, the rows of an MMA operand. PACKED (as in _product_dot): in packed 16-bit
+    # arithmetic, with no fp32 copies of the factors (Triton hoists those of q out of the loop over the outer keys,
+    # and they spill). The cross product rounds x_prev ⊙ y_next to DOT before the fused multiply-add
+    # x_next ⊙ y_prev - (x_prev ⊙ y_next): two roundings where ACC has one.
+    if CHUNKED_DIMS == 0:
+        return _product_dot(x_next, y_next, DOT, ACC, PACKED)
+    elif PACKED != "":
+        return tl.inline_asm_elementwise("{ .reg .b32 z, t; mov.b32 z, " + _NEG_ZEROS + "; fma.rn." + PACKED +
+                                         " t, $3, $4, z; xor.b32 t, t, z; fma.rn." + PACKED + " $0, $1, $2, t; }",
+                                         "=r,r,r,r,r", [x_next, y_prev, tl.where(d < CHUNKED_DIMS, x_prev, 0), y_next],
+                                         dtype=x_next.dtype, is_pure=True, pack=2)
+    else:
+        return _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
 
 
 @triton.jit
@@ -276,7 +305,7 @@ def _forward_pass(t0, c_block, q_next, q_prev, kb_block, vb_block, KA_NEXT, KA_P
                   BLOCK_T: tl.constexpr, OUTER_BLOCK: tl.constexpr, ONE_PASS: tl.constexpr,
                   RESIDENT_INNER: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                   CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr, TMA: tl.constexpr, DOT: tl.constexpr,
-                  ACC: tl.constexpr, WHOLE: tl.constexpr, CONVERT_Q_EACH_PASS: tl.constexpr):
+                  ACC: tl.constexpr, WHOLE: tl.constexpr, PACKED_PAIR: tl.constexpr):
     # The pass over the outer offsets t0 .. t0 + OUTER_BLOCK - 1: (m, l, acc) updated, against the resident block of
     # inner keys c_block .. c_block + BLOCK_K - 1 (kb_block, vb_block), or else against all blocks streamed. WHOLE
     # (resident only): every row's outer key exists and the block lies inside every row's window: no mask.
@@ -289,10 +318,8 @@ def _forward_pass(t0, c_block, q_next, q_prev, kb_block, vb_block, KA_NEXT, KA_P
         outer_rows = _key_rows(b, h, j, T, HKV)
         outer_ok = query_ok & outer_exists
     a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
-    if CONVERT_Q_EACH_PASS:
-        q_next, q_prev = _opaque(q_next), _opaque(q_prev)
     x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-    u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
+    u = _pair_dot(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, DOT, ACC, PACKED_PAIR)
     if ONE_PASS:
         acc_t = acc
     else:
@@ -330,7 +357,7 @@ def _resident_block(c0, start, end, whole_passes, t_end, q_next, q_prev, KA_NEXT
                     VB_DESC, b, h, i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A, W_B, scale_log2, m, l, acc, d,
                     BLOCK_T: tl.constexpr, OUTER_BLOCK: tl.constexpr, ONE_PASS: tl.constexpr, BLOCK_K: tl.constexpr,
                     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
-                    TMA: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr, CONVERT_Q_EACH_PASS: tl.constexpr):
+                    TMA: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr, PACKED_PAIR: tl.constexpr):
     # The inner keys c0 .. c0 + BLOCK_K - 1 loaded once (by the threads: copied by TMA, every pass was 20% slower on
     # an H100), and every pass of the outer window against them, the pass loop innermost. The passes before t_whole
     # need no mask: every row's outer key exists and the block lies inside every row's window ([start, end)).
@@ -340,12 +367,12 @@ def _resident_block(c0, start, end, whole_passes, t_end, q_next, q_prev, KA_NEXT
         m, l, acc = _forward_pass(t0, c0, q_next, q_prev, kb, vb, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DESC, b, h,
                                   i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A, W_B, scale_log2, m, l, acc, d,
                                   BLOCK_T, OUTER_BLOCK, ONE_PASS, True, BLOCK_K, HEAD_DIM, BLOCK_D, CHUNKED_DIMS,
-                                  Q_FIRST, TMA, DOT, ACC, True, CONVERT_Q_EACH_PASS)
+                                  Q_FIRST, TMA, DOT, ACC, True, PACKED_PAIR)
     for t0 in range(t_whole, t_end, OUTER_BLOCK):
         m, l, acc = _forward_pass(t0, c0, q_next, q_prev, kb, vb, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DESC, b, h,
                                   i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A, W_B, scale_log2, m, l, acc, d,
                                   BLOCK_T, OUTER_BLOCK, ONE_PASS, True, BLOCK_K, HEAD_DIM, BLOCK_D, CHUNKED_DIMS,
-                                  Q_FIRST, TMA, DOT, ACC, False, CONVERT_Q_EACH_PASS)
+                                  Q_FIRST, TMA, DOT, ACC, False, PACKED_PAIR)
     return m, l, acc
 
 
@@ -356,7 +383,7 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DES
                    ONE_PASS: tl.constexpr, RESIDENT_INNER: tl.constexpr,
                    BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                    CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr, TMA: tl.constexpr, DOT: tl.constexpr,
-                   ACC: tl.constexpr, CONVERT_Q_EACH_PASS: tl.constexpr):
+                   ACC: tl.constexpr, PACKED_PAIR: tl.constexpr):
     # Q_*, OUT (B, T, HQ, HEAD_DIM); KA_*, VA, KB, VB (B, T, HKV, HEAD_DIM); LSE (B, T, HQ) in ACC, base 2.
     # KB_DESC, VB_DESC: TMA descriptors of KB, VB with blocks (1, BLOCK_K, 1, BLOCK_D), used when TMA.
     # Grid: (cdiv(T, BLOCK_T), B * HKV). ONE_PASS (streamed only): OUTER_BLOCK >= W_A, one pass covers the outer
@@ -393,12 +420,12 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DES
         m, l, acc = _resident_block(lo, start, end, whole_passes, t_end, q_next, q_prev, KA_NEXT, KA_PREV, VA, KB, VB,
                                     KB_DESC, VB_DESC, b, h, i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A, W_B,
                                     scale_log2, m, l, acc, d, BLOCK_T, OUTER_BLOCK, ONE_PASS, BLOCK_K, HEAD_DIM,
-                                    BLOCK_D, CHUNKED_DIMS, Q_FIRST, TMA, DOT, ACC, CONVERT_Q_EACH_PASS)
+                                    BLOCK_D, CHUNKED_DIMS, Q_FIRST, TMA, DOT, ACC, PACKED_PAIR)
         for c0 in range(lo + BLOCK_K, hi, BLOCK_K):
             m, l, acc = _resident_block(c0, start, end, whole_passes, t_end, q_next, q_prev, KA_NEXT, KA_PREV, VA, KB,
                                         VB, KB_DESC, VB_DESC, b, h, i0, i, offset_in_pass, query_ok, lo, hi, T, HKV,
                                         W_A, W_B, scale_log2, m, l, acc, d, BLOCK_T, OUTER_BLOCK, ONE_PASS, BLOCK_K,
-                                        HEAD_DIM, BLOCK_D, CHUNKED_DIMS, Q_FIRST, TMA, DOT, ACC, CONVERT_Q_EACH_PASS)
+                                        HEAD_DIM, BLOCK_D, CHUNKED_DIMS, Q_FIRST, TMA, DOT, ACC, PACKED_PAIR)
     else:  # the inner keys streamed past each pass, which finds the blocks that need no mask
         no_block = tl.zeros((1, BLOCK_D), DOT)
         for t0 in range(0, t_end, OUTER_BLOCK):
@@ -406,7 +433,7 @@ def forward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, KB_DESC, VB_DES
                                       KB_DESC, VB_DESC, b, h, i0, i, offset_in_pass, query_ok, lo, hi, T, HKV, W_A,
                                       W_B, scale_log2, m, l, acc, d, BLOCK_T, OUTER_BLOCK, ONE_PASS, RESIDENT_INNER,
                                       BLOCK_K, HEAD_DIM, BLOCK_D, CHUNKED_DIMS, Q_FIRST, TMA, DOT, ACC, False,
-                                      CONVERT_Q_EACH_PASS)
+                                      PACKED_PAIR)
 
     if OUTER_BLOCK > 1:  # one softmax over the OUTER_BLOCK rows of each query: merge their (m, l, acc)
         m_rows = tl.reshape(m, (QUERIES, OUTER_BLOCK))
@@ -464,7 +491,7 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
                          HKV, W_A, W_B, scale_log2, scale, GRAD_OF: tl.constexpr, GROUP: tl.constexpr,
                          GROUP_PAD: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, HEAD_DIM: tl.constexpr,
                          BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
-                         TMA: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+                         TMA: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr, PACKED_PAIR: tl.constexpr):
     # GRAD (B, T, HQ, HEAD_DIM) for GRAD_Q, else (B, T, HKV, HEAD_DIM); DO like Q; LSE, DELTA (B, T, HQ) in ACC.
     # Grid: (cdiv(T, BLOCK_T), B * HKV). Rows own tokens p: queries (GRAD_Q) or outer keys (GRAD_KA, GRAD_VA).
     OWN_QUERIES: tl.constexpr = GRAD_OF == GRAD_Q
@@ -493,9 +520,9 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
         q_next, q_prev = _load_factor(Q_NEXT, Q_PREV, query_rows, query_ok, d, HEAD_DIM, CHUNKED_DIMS)
         a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)
+        u = _pair_dot(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, DOT, ACC, PACKED_PAIR)
         do = _load_tile(DO, query_rows, query_ok, d, HEAD_DIM)
-        w = (do.to(ACC) * _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)).to(DOT)
+        w = _product_dot(do, _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM), DOT, ACC, PACKED_PAIR)
         lse = tl.load(LSE + query_rows, mask=query_ok, other=0.0)
         delta = tl.load(DELTA + query_rows, mask=query_ok, other=0.0)
 
@@ -545,7 +572,8 @@ def rows_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE, 
 def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE, DELTA, b, h, i0,
                             T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
                             BLOCK_Q: tl.constexpr, HEAD_DIM: tl.constexpr, CHUNKED_DIMS: tl.constexpr,
-                            Q_FIRST: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr):
+                            Q_FIRST: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr, ACC: tl.constexpr,
+                            PACKED_PAIR: tl.constexpr):
     # The contributions of queries i0 .. i0 + BLOCK_Q - 1 (all heads of the group, every outer offset t).
     cols = tl.arange(0, BLOCK_Q * GROUP_PAD)
     i = i0 + cols // GROUP_PAD
@@ -565,8 +593,8 @@ def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PRE
             outer_ok = query_ok & (j >= 0)
         a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-        u = _pair(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, ACC).to(DOT)             # (N, BLOCK_D)
-        w = (do.to(ACC) * _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)).to(DOT)
+        u = _pair_dot(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, DOT, ACC, PACKED_PAIR)             # (N, BLOCK_D)
+        w = _product_dot(do, _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM), DOT, ACC, PACKED_PAIR)
         p_t = tl.exp2(_dot(kb, tl.trans(u), None, DOT, ACC) * scale_log2 - lse[None, :])  # (BLOCK_C, N)
         if MASKED:
             p_t = tl.where(_visible(i[None, :], c[:, None], t <= i[None, :], W_B), p_t, 0.0)
@@ -581,7 +609,7 @@ def inner_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE,
                           W_B, scale_log2, scale, GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,
                           BLOCK_C: tl.constexpr, BLOCK_Q: tl.constexpr, HEAD_DIM: tl.constexpr,
                           BLOCK_D: tl.constexpr, CHUNKED_DIMS: tl.constexpr, Q_FIRST: tl.constexpr,
-                          DOT: tl.constexpr, ACC: tl.constexpr):
+                          DOT: tl.constexpr, ACC: tl.constexpr, PACKED_PAIR: tl.constexpr):
     # DKB, DVB (B, T, HKV, HEAD_DIM). Grid: (cdiv(T, BLOCK_C), B * HKV). Rows: inner keys c0 .. c0 + BLOCK_C - 1;
     # they are seen by the queries c0 .. c0 + BLOCK_C + W_B - 2, walked BLOCK_Q tokens at a time.
     c0 = tl.program_id(0) * BLOCK_C
@@ -601,15 +629,18 @@ def inner_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE,
     for i0 in range(c0, start, BLOCK_Q):
         dkb, dvb = _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE,
                                            DELTA, b, h, i0, T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP, GROUP_PAD,
-                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, True, DOT, ACC)
+                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, True, DOT, ACC,
+                                           PACKED_PAIR)
     for i0 in range(start, end, BLOCK_Q):
         dkb, dvb = _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE,
                                            DELTA, b, h, i0, T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP, GROUP_PAD,
-                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, False, DOT, ACC)
+                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, False, DOT, ACC,
+                                           PACKED_PAIR)
     for i0 in range(end, hi, BLOCK_Q):
         dkb, dvb = _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE,
                                            DELTA, b, h, i0, T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP, GROUP_PAD,
-                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, True, DOT, ACC)
+                                           BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, True, DOT, ACC,
+                                           PACKED_PAIR)
 
     store_mask = (c < T)[:, None] & (d < HEAD_DIM)
     tl.store(DKB + key_rows[:, None] * HEAD_DIM + d, (dkb * scale).to(DKB.dtype.element_ty), mask=store_mask)
