@@ -318,6 +318,7 @@ def _forward_pass(t0, c_block, q_next, q_prev, kb_block, vb_block, KA_NEXT, KA_P
         outer_rows = _key_rows(b, h, j, T, HKV)
         outer_ok = query_ok & outer_exists
     a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
+    va = _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM)  # with the keys: one wait for both
     x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
     u = _pair_dot(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, DOT, ACC, PACKED_PAIR)
     if ONE_PASS:
@@ -344,11 +345,10 @@ def _forward_pass(t0, c_block, q_next, q_prev, kb_block, vb_block, KA_NEXT, KA_P
             m, l, acc_t = _forward_block(u, kb_block, vb_block, KB, VB, KB_DESC, VB_DESC, b, h, c0, i,
                                          outer_exists, T, HKV, W_B, scale_log2, m, l, acc_t, d, BLOCK_K, HEAD_DIM,
                                          BLOCK_D, TMA, RESIDENT_INNER, True, DOT, ACC)
-    va = _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM).to(ACC)
     if ONE_PASS:
-        acc = acc_t * va
+        acc = acc_t * va.to(ACC)
     else:
-        acc = acc * tl.exp2(m_before - m)[:, None] + acc_t * va
+        acc = acc * tl.exp2(m_before - m)[:, None] + acc_t * va.to(ACC)
     return m, l, acc
 
 
