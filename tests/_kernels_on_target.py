@@ -5,8 +5,8 @@
 
 prints one JSON line per distinct kernel: its name, some constants and its shared memory in bytes. Run with
 TRITON_INTERPRET=0 (compiling needs no GPU). The launches are recorded on meta tensors, with the tiles that
-``default_config`` picks for that capability (2-simplicial attention) or the launchers' defaults (B2P). Compiling for sm_75 takes seconds to minutes per kernel
-without Triton's cache: ``--only`` compiles just the kernels named."""
+``default_config`` picks for that capability (2-simplicial attention) or the launchers' defaults (B2P). Compiling
+for sm_75 takes seconds to minutes per kernel without Triton's cache: ``--only`` compiles just the kernels named."""
 import argparse
 import json
 from contextlib import ExitStack

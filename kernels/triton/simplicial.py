@@ -593,7 +593,7 @@ def _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PRE
             outer_ok = query_ok & (j >= 0)
         a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
         x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
-        u = _pair_dot(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, DOT, ACC, PACKED_PAIR)             # (N, BLOCK_D)
+        u = _pair_dot(x_next, x_prev, y_next, y_prev, d, CHUNKED_DIMS, DOT, ACC, PACKED_PAIR)  # (N, BLOCK_D)
         w = _product_dot(do, _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM), DOT, ACC, PACKED_PAIR)
         p_t = tl.exp2(_dot(kb, tl.trans(u), None, DOT, ACC) * scale_log2 - lse[None, :])  # (BLOCK_C, N)
         if MASKED:
