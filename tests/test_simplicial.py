@@ -18,6 +18,18 @@ def inputs(B, T, Hq, Hkv, D, dtype=torch.float64, device="cpu", seed=0, requires
             .requires_grad_(requires_grad) for shape in shapes]
 
 
+def fenced(x: torch.Tensor, rows: int = 16) -> torch.Tensor:
+    """x (1, T, H, D) as a contiguous view into storage whose ``rows`` tokens before and after it are NaN: a kernel
+    that reads a token outside x gets NaN, and its result shows it. With more than one batch, x itself: a fenced
+    batch would not be contiguous, and the kernels would read a copy."""
+    if x.shape[0] > 1:
+        return x
+    storage = torch.full((1, x.shape[1] + 2 * rows, *x.shape[2:]), float("nan"), dtype=x.dtype)
+    view = storage[:, rows:rows + x.shape[1]]
+    view.copy_(x.detach())
+    return view.requires_grad_(x.requires_grad)
+
+
 def random_rotation(generator) -> torch.Tensor:
     """A random R in SO(3) (QR of a Gaussian matrix, signs fixed so that det R = +1)."""
     Q, R = torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))
@@ -98,7 +110,7 @@ def test_trilinear_attention_is_not_rotation_invariant():
 def test_triton_forward_matches_reference_fp32(shape, logits):
     B, T, Hq, Hkv, D, w1, w2 = shape
     x = inputs(B, T, Hq, Hkv, D, dtype=torch.float32)
-    out = S.two_simplicial_attention(*x, w1, w2, logits=logits, backend="triton")
+    out = S.two_simplicial_attention(*(fenced(t) for t in x), w1, w2, logits=logits, backend="triton")
     assert out.dtype == torch.float32
     check(out, S.windowed_reference(*(t.double() for t in x), w1, w2, logits), atol=1e-5, rtol=1e-5)
 
@@ -113,15 +125,17 @@ def test_triton_forward_matches_reference_16_bit(dtype):
 
 @pytest.mark.parametrize("logits", S.LOGITS)
 def test_one_token_per_program(logits):
-    """The GQA packing with BLOCK_T = 1: the forward and the backward load one outer key for all rows."""
+    """The GQA packing with BLOCK_T = 1: the forward and the backward load one outer key for all rows, and only
+    rows that exist (T = 11 is not a multiple of the 16-key blocks)."""
     x = inputs(1, 11, 16, 1, 6, requires_grad=True)
     determinant = logits == "determinant"
     config = S.KernelConfig(*[S.Tiles(16, 16)] * 4)
-    out, lse = S.triton_forward(*(t.detach() for t in x), 5, 3, determinant, config=config)
+    out, lse = S.triton_forward(*(fenced(t) for t in x), 5, 3, determinant, config=config)
     ref = S.windowed_reference(*x, 5, 3, logits)
     check(out, ref)
-    dout = torch.randn_like(out)
-    grads = S.triton_backward(*(t.detach() for t in x), out, lse, dout, 5, 3, determinant, config=config)
+    dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(4), dtype=out.dtype)
+    grads = S.triton_backward(*(fenced(t) for t in x), fenced(out), lse, fenced(dout), 5, 3, determinant,
+                              config=config)
     for name, grad, ref_grad in zip(("dq", "dk1", "dk2", "dv1", "dv2"), grads, torch.autograd.grad(ref, x, dout)):
         check(grad, ref_grad, name=name)
 
@@ -148,7 +162,8 @@ def test_forward_packs_outer_offsets_into_rows(case, logits):
     B, T, Hq, Hkv, D, w1, w2, tiles = case
     x = inputs(B, T, Hq, Hkv, D)
     config = replace(S.INTERPRETER_CONFIG, forward=tiles)
-    out, lse = S.triton_forward(*x, w1, w2, logits == "determinant", config=config)
+    out, lse = S.triton_forward(*(fenced(t) for t in x), w1, w2, logits == "determinant",
+                                config=config)
     check(out, S.windowed_reference(*x, w1, w2, logits))
 
 
@@ -187,7 +202,7 @@ def test_forward_tiling_caps_the_outer_offsets():
 @pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[2], (1, 40, 1, 1, 8, 7, 40)])
 def test_triton_backward_matches_autograd_of_reference(shape, logits):
     B, T, Hq, Hkv, D, w1, w2 = shape
-    x = inputs(B, T, Hq, Hkv, D, dtype=torch.float32, requires_grad=True)
+    x = [fenced(t) for t in inputs(B, T, Hq, Hkv, D, dtype=torch.float32, requires_grad=True)]
     x64 = [t.detach().double().requires_grad_() for t in x]
     dout = torch.randn(B, T, Hq, D, generator=torch.Generator().manual_seed(5))
     S.two_simplicial_attention(*x, w1, w2, logits=logits, backend="triton").backward(dout)

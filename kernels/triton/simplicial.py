@@ -626,7 +626,7 @@ def inner_backward_kernel(Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, KB, VB, DO, LSE,
     hi = tl.minimum(T, c0 + BLOCK_C - 1 + W_B)
     start, end = _unmasked_range(c0, tl.maximum(c0 + BLOCK_C - 1, W_A - 1), tl.minimum(c0 + W_B, T), c0 >= 0,
                                  BLOCK_Q)
-    for i0 in range(c0, start, BLOCK_Q):
+    for i0 in range(c0, tl.minimum(start, hi), BLOCK_Q):  # start may lie past T when T < c0 + BLOCK_C
         dkb, dvb = _inner_backward_queries(kb, vb, c, dkb, dvb, Q_NEXT, Q_PREV, KA_NEXT, KA_PREV, VA, DO, LSE,
                                            DELTA, b, h, i0, T, HQ, HKV, W_A, W_B, scale_log2, d, GROUP, GROUP_PAD,
                                            BLOCK_Q, HEAD_DIM, CHUNKED_DIMS, Q_FIRST, True, DOT, ACC,
