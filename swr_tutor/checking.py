@@ -1,4 +1,5 @@
-"""``check(out, ref)``: compare a result with a (float64) reference and say clearly how it went."""
+"""``check(out, ref)``: compare a result with a (float64) reference and say clearly how it went; ``fenced(x)``: an
+input whose neighbours in memory are NaN, so that a kernel reading outside it shows."""
 from dataclasses import dataclass
 
 import torch
@@ -74,3 +75,16 @@ def check(out, ref, atol: float | None = None, rtol: float | None = None, name: 
         print(f"✓ {name}: max abs err {max_abs:.2e}, max rel err {max_rel:.2e} "
               f"(atol={atol:g}, rtol={rtol:g}, {o.numel()} elements)")
     return CheckResult(max_abs, max_rel, o.numel())
+
+
+def fenced(x: torch.Tensor) -> torch.Tensor:
+    """x copied into the middle of NaN-filled storage three times its size: a contiguous tensor equal to x, with the
+    same ``requires_grad``, whose neighbours in memory are NaN. A kernel that reads past either end of it (a missing
+    mask, a loop bound one block too far) gets NaN, and its result shows it, where plain memory would give whatever
+    happened to lie there, which is often finite and masked away, and sometimes not."""
+    if not x.is_floating_point():
+        raise TypeError(f"fenced: x must be a floating-point tensor (NaN marks the fence), got {x.dtype}")
+    storage = torch.full((3 * x.numel(),), float("nan"), dtype=x.dtype, device=x.device)
+    inside = storage[x.numel():2 * x.numel()].view(x.shape)
+    inside.copy_(x.detach())
+    return inside.requires_grad_(x.requires_grad)

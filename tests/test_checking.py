@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from swr_tutor import check, tolerance
-from swr_tutor.checking import CheckResult
+from swr_tutor.checking import CheckResult, fenced
 
 
 def test_check_passes_and_reports(capsys):
@@ -70,3 +70,13 @@ def test_check_compares_plain_numbers_in_float64():
 def test_check_result_displays_nothing_in_a_notebook():
     result = check(torch.zeros(2), torch.zeros(2), quiet=True)
     assert result._ipython_display_() is None
+
+
+def test_fenced_is_x_with_nan_on_both_sides_in_memory():
+    x = torch.randn(2, 3, requires_grad=True)
+    inside = fenced(x)
+    assert inside.is_contiguous() and inside.requires_grad and torch.equal(inside, x)
+    storage = torch.as_strided(inside, (3 * x.numel(),), (1,), 0)   # the whole storage, from its start
+    assert storage[:6].isnan().all() and storage[12:].isnan().all()
+    with pytest.raises(TypeError, match="fenced: x must be a floating-point tensor"):
+        fenced(torch.arange(4))

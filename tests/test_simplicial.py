@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from swr_tutor import check
+from swr_tutor.checking import fenced
 from swr_tutor import simplicial as S
 
 ON_GPU = torch.cuda.is_available()
@@ -16,18 +17,6 @@ def inputs(B, T, Hq, Hkv, D, dtype=torch.float64, device="cpu", seed=0, requires
     shapes = [(B, T, Hq, D)] + [(B, T, Hkv, D)] * 4
     return [torch.randn(shape, generator=generator, dtype=torch.float64).to(device, dtype)
             .requires_grad_(requires_grad) for shape in shapes]
-
-
-def fenced(x: torch.Tensor, rows: int = 16) -> torch.Tensor:
-    """x (1, T, H, D) as a contiguous view into storage whose ``rows`` tokens before and after it are NaN: a kernel
-    that reads a token outside x gets NaN, and its result shows it. With more than one batch, x itself: a fenced
-    batch would not be contiguous, and the kernels would read a copy."""
-    if x.shape[0] > 1:
-        return x
-    storage = torch.full((1, x.shape[1] + 2 * rows, *x.shape[2:]), float("nan"), dtype=x.dtype)
-    view = storage[:, rows:rows + x.shape[1]]
-    view.copy_(x.detach())
-    return view.requires_grad_(x.requires_grad)
 
 
 def random_rotation(generator) -> torch.Tensor:

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from swr_tutor import check
+from swr_tutor.checking import fenced
 from swr_tutor.recurrence import transfer_operator
 from swr_tutor.swr import b2p_backward, b2p_forward, b2p_op, b2p_reference, swr, swr_mask
 
@@ -64,7 +65,7 @@ def test_reference_dtypes():
 def test_triton_forward_matches_reference(T, dtype, tol):
     """bf16 runs in fp32 under the interpreter (which mishandles bf16 arithmetic) and natively on a GPU."""
     a, x = _inputs(T, dtype=dtype, seed=T)
-    y = swr(a, x, backend="triton")
+    y = swr(fenced(a), fenced(x), backend="triton")
     assert y.dtype == torch.float32
     check(y, b2p_reference(a.double(), x.double()), atol=tol, rtol=tol, quiet=True)
 
@@ -76,8 +77,8 @@ def test_triton_across_blocks_and_channel_slices(D):
     dy = torch.randn_like(x)
     da_ref, dx_ref = _grads(b2p_reference, a, x, dy)
     for block_t in (16, 32, 64):
-        check(b2p_forward(a, x, block_t=block_t), b2p_reference(a, x), quiet=True)
-        da, dx = b2p_backward(a, x, dy, block_t=block_t)
+        check(b2p_forward(fenced(a), fenced(x), block_t=block_t), b2p_reference(a, x), quiet=True)
+        da, dx = b2p_backward(fenced(a), fenced(x), fenced(dy), block_t=block_t)
         check(dx, dx_ref, quiet=True)
         check(da, da_ref, atol=1e-9, rtol=1e-9, quiet=True)
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from swr_tutor import DEVICE, INTERPRETING
+from swr_tutor.checking import fenced
 from swr_tutor.recurrence import reference_scan
 from swr_tutor.scans import triton_scan
 
@@ -29,14 +30,14 @@ def test_kernel_matches_the_loop(T, decay, dtype):
     generator = torch.Generator().manual_seed(T)
     a = torch.full((3, T), decay, dtype=dtype, device=DEVICE)
     x = torch.randn(3, T, generator=generator).to(DEVICE, dtype)
-    assert_matches_reference(triton_scan(a, x), a, x, TOLERANCE[dtype])
+    assert_matches_reference(triton_scan(fenced(a), fenced(x)), a, x, TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize("block_t", [1, 16, 64])
 def test_the_carry_crosses_blocks(block_t):
     a, x = rand(4, 100), randn(4, 100)
     a[:, ::11] = 0.0
-    assert_matches_reference(triton_scan(a, x, block_t=block_t), a, x, 1e-5)
+    assert_matches_reference(triton_scan(fenced(a), fenced(x), block_t=block_t), a, x, 1e-5)
 
 
 def test_batches_and_channels_sharing_a_decay():
