@@ -78,8 +78,9 @@ outer keys. There a program does two passes of MMAs for the loads of four 128-ke
 latency: at (128, 128) without GQA on an H100, 255 registers a thread and 82 KB of shared memory a program let two
 programs (8 warps) share a multiprocessor, which issues 1.6 instructions a cycle with L2 a third busy (Nsight
 Compute). Slower than its 245 TFLOP/s there: a cap of 168 registers, which lets in a third program but spills
-inside the passes (139), 8 warps (134), blocks of 64 keys (196), and one softmax state per query instead of one
-per row, merged after each pass (213).
+inside the passes (139), 8 warps (134), blocks of 64 keys (196), one softmax state per query instead of one per
+row, merged after each pass (213), and the outer keys and values of a pass copied by TMA as one box of consecutive
+tokens (232).
 
 The pair product: on a GPU with 16-bit inputs (PACKED_PAIR, the PTX type of two of them, "bf16x2" or "f16x2") u is
 computed in packed 16-bit arithmetic, two elements per fused multiply-add, straight into the MMA operand. In fp32 it
