@@ -138,6 +138,7 @@ OUTER_PACKING = [
     # each block of inner keys resident while the passes walk the outer window:
     (1, 13, 4, 1, 6, 9, 5, S.Tiles(16, 8, outer=4, resident=True)),           # 1 token x 4 heads x 4 offsets, 2 blocks
     (1, 13, 1, 1, 6, 3, 11, S.Tiles(16, 8, outer=4, resident=True)),          # 4 tokens x 4 offsets
+    (1, 13, 6, 2, 6, 9, 5, S.Tiles(16, 8, outer=4, resident=True)),           # 3 heads padded to 4: unmasked passes
     (1, 13, 8, 2, 6, 5, 8, S.Tiles(4, 8, resident=True)),                    # 1 token: one outer key for all rows
     (1, 13, 8, 2, 6, 9, 9, S.Tiles(4, 8, resident=True)),                    # 9 keys: a block and one more
     (1, 5, 8, 2, 6, 9, 8, S.Tiles(4, 8, resident=True)),                     # T shorter than both windows

@@ -289,19 +289,24 @@ def _forward_block(u, kb_resident, vb_resident, KB, VB, KB_DESC, VB_DESC, b, h, 
                    TMA: tl.constexpr, RESIDENT_INNER: tl.constexpr, MASKED: tl.constexpr, DOT: tl.constexpr,
                    ACC: tl.constexpr):
     # One block of inner keys c0 .. c0 + BLOCK_K - 1 for the rows' queries u (M, BLOCK_D): online softmax update.
+    # The resident order hands in a fresh acc (its one block of the pass): nothing to rescale, and the product
+    # starts from zero. The scale multiplies the row maxima, and inside exp2 it fuses with the subtraction.
     c = c0 + tl.arange(0, BLOCK_K)
     if RESIDENT_INNER:
         kb, vb = kb_resident, vb_resident
     else:
         kb, vb = _load_keys(KB, VB, KB_DESC, VB_DESC, b, h, c0, T, HKV, d, BLOCK_K, HEAD_DIM, BLOCK_D, TMA)
-    s = _dot(u, tl.trans(kb), None, DOT, ACC) * scale_log2                      # (M, BLOCK_K)
+    s = _dot(u, tl.trans(kb), None, DOT, ACC)                                    # (M, BLOCK_K), unscaled
     if MASKED:
         s = tl.where(_visible(i[:, None], c[None, :], outer_exists[:, None], W_B), s, float("-inf"))
-    m_new = tl.maximum(m, tl.max(s, 1))
+    m_new = tl.maximum(m, tl.max(s, 1) * scale_log2)
     alpha = tl.exp2(m - m_new)
-    p = tl.exp2(s - m_new[:, None])
+    p = tl.exp2(s * scale_log2 - m_new[:, None])
     l = l * alpha + tl.sum(p, 1)
-    acc = _dot(p, vb, acc * alpha[:, None], DOT, ACC)
+    if RESIDENT_INNER:
+        acc = _dot(p, vb, None, DOT, ACC)
+    else:
+        acc = _dot(p, vb, acc * alpha[:, None], DOT, ACC)
     return m_new, l, acc
 
 
@@ -322,7 +327,10 @@ def _forward_pass(t0, c_block, q_next, q_prev, kb_block, vb_block, KA_NEXT, KA_P
         outer_rows, outer_ok = _shared_key_row(b, h, i0 - t0, T, HKV)
     else:
         outer_rows = _key_rows(b, h, j, T, HKV)
-        outer_ok = query_ok & outer_exists
+        if WHOLE and BLOCK_T == 1:  # the token exists and so do all its outer keys: loads without a mask
+            outer_ok = tl.full(j.shape, 1, tl.int1)
+        else:
+            outer_ok = query_ok & outer_exists
     a_next, a_prev = _load_factor(KA_NEXT, KA_PREV, outer_rows, outer_ok, d, HEAD_DIM, CHUNKED_DIMS)
     va = _load_tile(VA, outer_rows, outer_ok, d, HEAD_DIM)  # with the keys: one wait for both
     x_next, x_prev, y_next, y_prev = _factors(q_next, q_prev, a_next, a_prev, Q_FIRST)
