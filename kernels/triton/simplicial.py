@@ -71,16 +71,20 @@ program; the pass loop is the innermost loop, and the passes that need no mask (
 block lies inside every row's window) run as a loop of their own, MASKED a compile-time False (a mask decided at run
 time inside the pass cost 5% with GQA on an H100). It is the official kernel's order where the inner window fits one
 block. With GQA it wins at both window shapes, its passes one outer key for the 64 heads of a token (GQA at
-(512, 32): 505 TFLOP/s against the streamed order's 362 on an H100); without GQA it wins where one token's 64
+(512, 32): 546 TFLOP/s against the streamed order's 364 on an H100); without GQA it wins where one token's 64
 offsets fill the rows against a 128-key window, and loses at a 32-key outer window, which the streamed order covers
 in one pass. With one query per program (no GQA, one token) q is held as one row that broadcasts against the rows'
 outer keys. There a program does two passes of MMAs for the loads of four 128-key tiles, and the kernel waits on
 latency: at (128, 128) without GQA on an H100, 255 registers a thread and 82 KB of shared memory a program let two
 programs (8 warps) share a multiprocessor, which issues 1.6 instructions a cycle with L2 a third busy (Nsight
-Compute). Slower than its 245 TFLOP/s there: a cap of 168 registers, which lets in a third program but spills
-inside the passes (139), 8 warps (134), blocks of 64 keys (196), one softmax state per query instead of one per
-row, merged after each pass (213), and the outer keys and values of a pass copied by TMA as one box of consecutive
-tokens (232).
+Compute). Slower than the 245 TFLOP/s it then ran at (249 since, with fewer instructions a pass): a cap of 168
+registers, which lets in a third program but spills inside the passes (139), 8 warps (134), blocks of 64 keys (196),
+one softmax state per query instead of one per row, merged after each pass (213), and the outer keys and values of a
+pass copied by TMA as one box of consecutive tokens (232). Nor is reloading the inner keys for every token what holds
+it back: a program that walked 16 tokens with their 128-key block loaded once, plus a masked block of the 16 keys the
+window gains meanwhile, ran at 198 (the extra products cost more than the loads saved), and the same program without
+the extra block and without moving the window (wrong results: a bound on what any reuse of the inner keys across
+tokens can give) at 288, against 243.
 
 The pair product: on a GPU with 16-bit inputs (PACKED_PAIR, the PTX type of two of them, "bf16x2" or "f16x2") u is
 computed in packed 16-bit arithmetic, two elements per fused multiply-add, straight into the MMA operand. In fp32 it
