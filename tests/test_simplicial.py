@@ -152,8 +152,7 @@ def test_forward_packs_outer_offsets_into_rows(case, logits):
     B, T, Hq, Hkv, D, w1, w2, tiles = case
     x = inputs(B, T, Hq, Hkv, D)
     config = replace(S.INTERPRETER_CONFIG, forward=tiles)
-    out, lse = S.triton_forward(*(fenced(t) for t in x), w1, w2, logits == "determinant",
-                                config=config)
+    out, lse = S.triton_forward(*(fenced(t) for t in x), w1, w2, logits == "determinant", config=config)
     check(out, S.windowed_reference(*x, w1, w2, logits))
 
 
