@@ -83,8 +83,13 @@ one softmax state per query instead of one per row, merged after each pass (213)
 pass copied by TMA as one box of consecutive tokens (232). Nor is reloading the inner keys for every token what holds
 it back: a program that walked 16 tokens with their 128-key block loaded once, plus a masked block of the 16 keys the
 window gains meanwhile, ran at 198 (the extra products cost more than the loads saved), and the same program without
-the extra block and without moving the window (wrong results: a bound on what any reuse of the inner keys across
-tokens can give) at 288, against 243.
+the extra block and without moving the window (wrong results: a bound on what any reuse of the inner keys across tokens
+can give) at 288, against 243. Warp specialization alone does not lift it: written in Gluon (triton.experimental.gluon,
+sm_90 only, not kept), a producer warpgroup copying each token's 128 inner keys and values by TMA into a ring of three
+stages and two consumer warpgroups each taking 64 of the token's outer offsets, then merging their (m, l, out) through
+shared memory, the forward ran at 232 against this kernel's 250 in the same run (226 with the next token's outer keys
+loaded ahead). Nsight Compute found its tensor cores 23% busy and its consumers' stalls spread over the merges, the MMA
+waits and the loads; it executed a fifth more instructions than this kernel.
 
 The pair product: on a GPU with 16-bit inputs (PACKED_PAIR, the PTX type of two of them, "bf16x2" or "f16x2") u is
 computed in packed 16-bit arithmetic, two elements per fused multiply-add, straight into the MMA operand. In fp32 it
